@@ -1,0 +1,43 @@
+"""Command-line interface: the scriptable face of every page.
+
+Each command module in ``COMMAND_MODULES`` exposes ``register(subparsers)``, which adds its
+sub-commands with ``set_defaults(func=...)``; ``func(args)`` returns the exit code. Bad input raises
+``InputError``: ``main`` prints it on one line (``error: ...``) and returns 2.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from ..errors import InputError
+
+#: Modules under recsys.cli that register sub-commands (order = order in --help).
+COMMAND_MODULES = ("data", "bench")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2 (argparse's own convention)
+        self.exit(2, f"error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m recsys",
+                     description="FactorLab: matrix-factorisation recommenders, scriptable.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"{__name__}.{name}").register(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except InputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
