@@ -1,0 +1,223 @@
+"""The shared sidebar: dataset picker, upload, user sample and seed, engine.
+
+Every page calls ``sidebar()`` first. Widget values live in persistent ``st.session_state`` keys
+(the widget key is ``_<name>``, mirrored into ``<name>`` by ``on_change``), so they survive page
+switches, deep links and AppTest runs (see DESIGN.md).
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import streamlit as st
+
+from recsys.data import Ratings
+from recsys.errors import InputError
+
+UPLOAD = "upload"
+DEFAULT_SAMPLE = 500            # the tutorial's 500 users
+SURPRISE_MAX_USERS = 20_000     # Surprise's Trainset gets slow beyond this; the fast engine has no cap
+ENGINES = {"fast": "Fast (numba, Surprise-exact)", "surprise": "Surprise"}
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What the sidebar selected. ``ratings`` is the sample every page works on."""
+
+    ratings: Ratings
+    full: Ratings
+    dataset: str          # dataset spec (or "upload:<name>:<digest>")
+    label: str
+    sample_users: int     # users in the sample (== full.n_users when "all users")
+    seed: int
+    engine: str
+
+    @property
+    def key(self) -> tuple:
+        """Hashable identity of the sample, for cache keys."""
+        return (self.dataset, self.sample_users, self.seed)
+
+
+# ---------------------------------------------------------------------- cached loaders
+@st.cache_resource(show_spinner="Loading ratings…", max_entries=8)
+def load_cached(spec: str) -> Ratings:
+    from recsys.datasets import load_dataset
+
+    return load_dataset(spec)
+
+
+@st.cache_resource(show_spinner="Sampling users…", max_entries=32)
+def sample_cached(spec: str, n: int, seed: int) -> Ratings:
+    return _get_full(spec).sample_users(n, seed=seed)
+
+
+def _get_full(spec: str) -> Ratings:
+    if spec.startswith(UPLOAD + ":"):
+        return st.session_state["uploads"][spec]
+    return load_cached(spec)
+
+
+@st.cache_data(show_spinner=False, ttl=60)
+def dataset_choices() -> list[tuple[str, str]]:
+    from recsys.datasets import list_datasets
+
+    return list(list_datasets())
+
+
+# ---------------------------------------------------------------------- state helpers
+def _keep(name: str) -> None:
+    st.session_state[name] = st.session_state["_" + name]
+
+
+def _widget_default(name: str, default) -> None:
+    if name not in st.session_state:
+        st.session_state[name] = default
+    st.session_state["_" + name] = st.session_state[name]
+
+
+# ---------------------------------------------------------------------- the sidebar
+def sidebar() -> Selection:
+    """Draw the dataset/sample controls and return the current selection (stops the page if
+    nothing can be loaded at all)."""
+    st.session_state.setdefault("uploads", {})
+    choices = dataset_choices()
+    options = [spec for _, spec in choices] + list(st.session_state["uploads"]) + [UPLOAD]
+    labels = {spec: label for label, spec in choices}
+    labels.update({k: f"Uploaded: {k.split(':', 2)[1]}" for k in st.session_state["uploads"]})
+    labels[UPLOAD] = "Upload a file…"
+
+    default = options[0]
+    _widget_default("dataset", default)
+    if st.session_state["dataset"] not in options:
+        st.session_state["dataset"] = st.session_state["_dataset"] = default
+
+    with st.sidebar:
+        st.header("Data")
+        st.selectbox("Dataset", options, key="_dataset", on_change=_keep, args=("dataset",),
+                     format_func=lambda s: labels.get(s, s))
+        if not any(spec == "ml-100k" for _, spec in choices):
+            st.warning("MovieLens 100K is not downloaded (offline?): showing synthetic data. "
+                       "Run `python -m recsys fetch ml-100k` to get it.")
+        if st.session_state["dataset"] == UPLOAD:
+            _upload_form()
+
+        full, spec = _load_with_fallback(st.session_state["dataset"])
+
+        _widget_default("engine", "fast")
+        st.radio("Engine", list(ENGINES), key="_engine", on_change=_keep, args=("engine",),
+                 format_func=ENGINES.get, horizontal=True,
+                 help="Fast: FactorLab's numba engine, equal to Surprise to 1e-9, 10x+ faster. "
+                      "Surprise: the reference library.")
+        engine = st.session_state["engine"]
+
+        cap = full.n_users if engine == "fast" else min(full.n_users, SURPRISE_MAX_USERS)
+        _widget_default("sample_users", DEFAULT_SAMPLE)
+        st.session_state["_sample_users"] = max(1, min(int(st.session_state["sample_users"]), cap))
+        if cap > 1:
+            st.slider("Users in the sample", min_value=1, max_value=cap, key="_sample_users",
+                      on_change=_keep, args=("sample_users",),
+                      help="Pick this many users at random and keep all their ratings "
+                           "(the tutorial uses 500)."
+                           + ("" if cap == full.n_users else
+                              f" Capped at {cap:,} with the Surprise engine; the fast engine "
+                              "reaches every user."))
+        n = int(st.session_state["_sample_users"])
+        _widget_default("seed", 0)
+        st.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key="_seed",
+                        on_change=_keep, args=("seed",),
+                        help="The same seed gives the same sample, folds and models.")
+        seed = int(st.session_state["seed"])
+        try:
+            sample = sample_cached(spec, n, seed)
+        except InputError as err:
+            st.error(f"Sampling failed: {err}")
+            st.stop()
+        st.caption(sample.summary())
+        for note in full.notices + sample.notices:
+            st.info(note)
+    return Selection(ratings=sample, full=full, dataset=spec, label=labels.get(spec, spec),
+                     sample_users=sample.n_users, seed=seed, engine=engine)
+
+
+def _load_with_fallback(spec: str) -> tuple[Ratings, str]:
+    """Load ``spec``; on bad input show the error and keep the last dataset that loaded."""
+    if spec != UPLOAD:
+        try:
+            full = _get_full(spec)
+            st.session_state["last_good_dataset"] = spec
+            return full, spec
+        except InputError as err:
+            st.error(f"Could not load this dataset: {err}")
+        except KeyError:
+            st.error("That upload is no longer in this session; pick another dataset.")
+    last = st.session_state.get("last_good_dataset")
+    if last and last != spec:
+        st.info(f"Still showing the previous dataset: {last}")
+        return _get_full(last), last
+    if spec == UPLOAD:
+        st.info("Upload a ratings file to continue.")
+    st.stop()
+
+
+def _upload_form() -> None:
+    """Generic CSV/TSV upload with user-mapped columns. Parsed as text; never unpickled."""
+    from recsys.csvload import load_csv, sniff_columns
+
+    up = st.file_uploader("Ratings file (CSV/TSV)", type=["csv", "tsv", "txt", "dat"],
+                          key="upload_file")
+    if up is None:
+        return
+    data = up.getvalue()
+    try:
+        cols = sniff_columns(data, name=up.name)
+    except InputError as err:
+        st.error(str(err))
+        return
+    guess = _guess_columns(cols)
+    with st.form("upload_columns"):
+        user_col = st.selectbox("User column", cols, index=cols.index(guess[0]))
+        item_col = st.selectbox("Item column", cols, index=cols.index(guess[1]))
+        rating_col = st.selectbox("Rating column", cols, index=cols.index(guess[2]))
+        ts_col = st.selectbox("Timestamp column (optional)", ["(none)"] + cols)
+        scale = st.text_input("Rating scale (blank = infer), e.g. 1-5", "")
+        ok = st.form_submit_button("Load")
+    if not ok:
+        return
+    try:
+        rating_scale = _parse_scale(scale)
+        ratings = load_csv(data, user_col, item_col, rating_col,
+                           timestamp_col=None if ts_col == "(none)" else ts_col,
+                           rating_scale=rating_scale, name=up.name)
+    except InputError as err:
+        st.error(str(err))
+        return
+    digest = hashlib.sha256(data).hexdigest()[:12]
+    spec = f"{UPLOAD}:{up.name}:{digest}"
+    st.session_state["uploads"][spec] = ratings
+    st.session_state["dataset"] = spec
+    st.rerun()
+
+
+def _guess_columns(cols: list[str]) -> tuple[str, str, str]:
+    def pick(names, fallback):
+        low = {c.lower(): c for c in cols}
+        for n_ in names:
+            if n_ in low:
+                return low[n_]
+        return cols[min(fallback, len(cols) - 1)]
+
+    return (pick(("user", "userid", "user_id", "customerid", "uid"), 0),
+            pick(("item", "itemid", "item_id", "movieid", "movie_id", "iid", "movie"), 1),
+            pick(("rating", "ratings", "score", "stars"), 2))
+
+
+def _parse_scale(text: str):
+    text = text.strip()
+    if not text:
+        return None
+    parts = text.replace("..", "-").replace(",", "-").split("-")
+    try:
+        lo, hi = (float(p) for p in parts if p.strip() != "")
+    except ValueError:
+        raise InputError("rating scale must look like 1-5", value=text) from None
+    return (lo, hi)
