@@ -1,0 +1,26 @@
+"""Shared test setup: run from the repo root (AppTest resolves page paths from there)."""
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _repo_root():
+    old = os.getcwd()
+    os.chdir(REPO)
+    yield
+    os.chdir(old)
+
+
+@pytest.fixture(scope="session")
+def ml100k_dir() -> Path:
+    """The demo data fetched by `make test` (skipped outside `make`, never silently in CI)."""
+    path = REPO / "data" / "ml-100k"
+    if not path.exists():
+        if os.environ.get("CI"):
+            pytest.fail("data/ml-100k is missing: `make test` fetches it before the tests")
+        pytest.skip("data/ml-100k not fetched (run `make data`)")
+    return path
