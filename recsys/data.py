@@ -61,8 +61,8 @@ class Ratings:
             bad = int(np.flatnonzero(~np.isfinite(ratings))[0])
             raise InputError("rating is not a number", file=source, line=None,
                              value=str(ratings[bad]))
-        u_codes, u_uniques = pd.factorize(_as_str(users_raw), sort=False)
-        i_codes, i_uniques = pd.factorize(_as_str(items_raw), sort=False)
+        u_codes, u_uniques = _factorize_ids(users_raw)
+        i_codes, i_uniques = _factorize_ids(items_raw)
         if rating_scale is None:
             rating_scale = infer_rating_scale(ratings)
         lo, hi = float(rating_scale[0]), float(rating_scale[1])
@@ -236,6 +236,16 @@ def infer_rating_scale(ratings: np.ndarray) -> tuple[float, float]:
     if lo == hi:
         return (lo - 1.0, hi)
     return (lo, hi)
+
+
+def _factorize_ids(values) -> tuple[np.ndarray, np.ndarray]:
+    """Codes by first appearance and raw ids as str. Integer ids are factorized as integers and
+    only the uniques become strings (same numbering, ~10x faster than a str per rating)."""
+    arr = np.asarray(values)
+    if arr.dtype.kind in "iu":
+        codes, uniques = pd.factorize(arr, sort=False)
+        return codes, np.asarray(uniques).astype(str).astype(object)
+    return pd.factorize(_as_str(arr), sort=False)
 
 
 def _as_str(values) -> np.ndarray:
