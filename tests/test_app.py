@@ -6,6 +6,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 TIMEOUT = 60
+REPO = Path(__file__).resolve().parent.parent
 
 
 def _texts(at) -> str:
@@ -15,7 +16,7 @@ def _texts(at) -> str:
 
 
 def test_home_page_renders_formula_and_links(ml100k_dir):
-    at = AppTest.from_file("app.py", default_timeout=TIMEOUT).run()
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=TIMEOUT).run()
     assert not at.exception
     assert any("q_i^\\top p_u" in l.value for l in at.latex)
     assert at.sidebar.selectbox(key="_dataset").value == "ml-100k"
@@ -26,7 +27,7 @@ def test_home_page_renders_formula_and_links(ml100k_dir):
 
 def test_data_page_deep_link_first(ml100k_dir):
     """A page opened first (no app.py run before) draws its own sidebar and works."""
-    at = AppTest.from_file("pages/1_Data.py", default_timeout=TIMEOUT).run()
+    at = AppTest.from_file(str(REPO / "pages/1_Data.py"), default_timeout=TIMEOUT).run()
     assert not at.exception
     text = _texts(at)
     assert "500 users" in text and "interactions" in text
@@ -36,7 +37,7 @@ def test_data_page_deep_link_first(ml100k_dir):
 
 
 def test_sample_slider_changes_summary_and_survives_page_switch(ml100k_dir):
-    at = AppTest.from_file("app.py", default_timeout=TIMEOUT).run()
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=TIMEOUT).run()
     at.sidebar.slider(key="_sample_users").set_value(120).run()
     assert not at.exception
     assert "120 users" in _texts(at)
@@ -58,7 +59,7 @@ def test_bad_dataset_shows_error_and_keeps_previous(ml100k_dir, tmp_path, monkey
         "1:\n6,3,2005-09-06\n7,x,2005-09-06\n")
     monkeypatch.setenv("FACTORLAB_DATA", str(data))
     monkeypatch.setenv("FACTORLAB_CACHE", str(tmp_path / "cache"))
-    at = AppTest.from_file("pages/1_Data.py", default_timeout=TIMEOUT).run()
+    at = AppTest.from_file(str(REPO / "pages/1_Data.py"), default_timeout=TIMEOUT).run()
     assert not at.exception
     options = at.sidebar.selectbox(key="_dataset").options
     broken = [o for o in options if "broken" in o]

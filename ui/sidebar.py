@@ -13,6 +13,7 @@ import streamlit as st
 
 from recsys.data import Ratings
 from recsys.errors import InputError
+from recsys.paths import data_dir
 
 UPLOAD = "upload"
 DEFAULT_SAMPLE = 500            # the tutorial's 500 users
@@ -40,25 +41,27 @@ class Selection:
 
 # ---------------------------------------------------------------------- cached loaders
 @st.cache_resource(show_spinner="Loading ratings…", max_entries=8)
-def load_cached(spec: str) -> Ratings:
+def load_cached(spec: str, data_dir: str) -> Ratings:
+    """``data_dir`` is part of the key: specs like ``ml-100k`` resolve under it."""
     from recsys.datasets import load_dataset
 
     return load_dataset(spec)
 
 
 @st.cache_resource(show_spinner="Sampling users…", max_entries=32)
-def sample_cached(spec: str, n: int, seed: int) -> Ratings:
+def sample_cached(spec: str, n: int, seed: int, data_dir: str) -> Ratings:
     return _get_full(spec).sample_users(n, seed=seed)
 
 
 def _get_full(spec: str) -> Ratings:
     if spec.startswith(UPLOAD + ":"):
         return st.session_state["uploads"][spec]
-    return load_cached(spec)
+    return load_cached(spec, str(data_dir()))
 
 
 @st.cache_data(show_spinner=False, ttl=60)
-def dataset_choices() -> list[tuple[str, str]]:
+def dataset_choices(data_dir: str) -> list[tuple[str, str]]:
+    """(label, spec) of every dataset found under ``data_dir`` (re-scanned every minute)."""
     from recsys.datasets import list_datasets
 
     return list(list_datasets())
@@ -80,13 +83,14 @@ def sidebar() -> Selection:
     """Draw the dataset/sample controls and return the current selection (stops the page if
     nothing can be loaded at all)."""
     st.session_state.setdefault("uploads", {})
-    choices = dataset_choices()
+    choices = dataset_choices(str(data_dir()))
     options = [spec for _, spec in choices] + list(st.session_state["uploads"]) + [UPLOAD]
     labels = {spec: label for label, spec in choices}
     labels.update({k: f"Uploaded: {k.split(':', 2)[1]}" for k in st.session_state["uploads"]})
     labels[UPLOAD] = "Upload a file…"
 
-    default = options[0]
+    have_demo = (data_dir() / "ml-100k").is_dir()
+    default = "ml-100k" if have_demo or "ml-100k" not in options else "synthetic"
     _widget_default("dataset", default)
     if st.session_state["dataset"] not in options:
         st.session_state["dataset"] = st.session_state["_dataset"] = default
@@ -95,7 +99,7 @@ def sidebar() -> Selection:
         st.header("Data")
         st.selectbox("Dataset", options, key="_dataset", on_change=_keep, args=("dataset",),
                      format_func=lambda s: labels.get(s, s))
-        if not any(spec == "ml-100k" for _, spec in choices):
+        if not have_demo and st.session_state["dataset"] == "synthetic":
             st.warning("MovieLens 100K is not downloaded (offline?): showing synthetic data. "
                        "Run `python -m recsys fetch ml-100k` to get it.")
         if st.session_state["dataset"] == UPLOAD:
@@ -128,7 +132,7 @@ def sidebar() -> Selection:
                         help="The same seed gives the same sample, folds and models.")
         seed = int(st.session_state["seed"])
         try:
-            sample = sample_cached(spec, n, seed)
+            sample = sample_cached(spec, n, seed, str(data_dir()))
         except InputError as err:
             st.error(f"Sampling failed: {err}")
             st.stop()
@@ -161,7 +165,7 @@ def _load_with_fallback(spec: str) -> tuple[Ratings, str]:
 
 def _upload_form() -> None:
     """Generic CSV/TSV upload with user-mapped columns. Parsed as text; never unpickled."""
-    from recsys.csvload import load_csv, sniff_columns
+    from recsys.csvload import guess_columns, load_csv, sniff_columns
 
     up = st.file_uploader("Ratings file (CSV/TSV)", type=["csv", "tsv", "txt", "dat"],
                           key="upload_file")
@@ -173,12 +177,14 @@ def _upload_form() -> None:
     except InputError as err:
         st.error(str(err))
         return
-    guess = _guess_columns(cols)
+    guess = guess_columns(cols)
     with st.form("upload_columns"):
-        user_col = st.selectbox("User column", cols, index=cols.index(guess[0]))
-        item_col = st.selectbox("Item column", cols, index=cols.index(guess[1]))
-        rating_col = st.selectbox("Rating column", cols, index=cols.index(guess[2]))
-        ts_col = st.selectbox("Timestamp column (optional)", ["(none)"] + cols)
+        pick = lambda role, k: cols.index(guess[role]) if guess[role] else min(k, len(cols) - 1)
+        user_col = st.selectbox("User column", cols, index=pick("user", 0))
+        item_col = st.selectbox("Item column", cols, index=pick("item", 1))
+        rating_col = st.selectbox("Rating column", cols, index=pick("rating", 2))
+        ts_col = st.selectbox("Timestamp column (optional)", ["(none)"] + cols,
+                              index=cols.index(guess["timestamp"]) + 1 if guess["timestamp"] else 0)
         scale = st.text_input("Rating scale (blank = infer), e.g. 1-5", "")
         ok = st.form_submit_button("Load")
     if not ok:
@@ -196,19 +202,6 @@ def _upload_form() -> None:
     st.session_state["uploads"][spec] = ratings
     st.session_state["dataset"] = spec
     st.rerun()
-
-
-def _guess_columns(cols: list[str]) -> tuple[str, str, str]:
-    def pick(names, fallback):
-        low = {c.lower(): c for c in cols}
-        for n_ in names:
-            if n_ in low:
-                return low[n_]
-        return cols[min(fallback, len(cols) - 1)]
-
-    return (pick(("user", "userid", "user_id", "customerid", "uid"), 0),
-            pick(("item", "itemid", "item_id", "movieid", "movie_id", "iid", "movie"), 1),
-            pick(("rating", "ratings", "score", "stars"), 2))
 
 
 def _parse_scale(text: str):
