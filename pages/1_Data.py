@@ -49,6 +49,7 @@ with left:
                  labels={"x": "rating", "y": "ratings"},
                  text=[f"{100 * v / total:.1f}%" for v in hist.values()])
     fig.update_layout(height=320, margin=dict(t=10, b=10))
+    fig.update_xaxes(type="category")
     st.plotly_chart(fig, key="hist")
 with right:
     st.subheader("Long tails")
