@@ -1,0 +1,237 @@
+"""Grid search: cross-validate every combination of a few hyperparameters, live."""
+from ui.sidebar import sidebar
+
+sel = sidebar()
+
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import plotly.graph_objects as go  # noqa: E402
+import streamlit as st  # noqa: E402
+from plotly.subplots import make_subplots  # noqa: E402
+
+from recsys.errors import InputError  # noqa: E402
+from recsys.evaluate import (auto_jobs, grid_cells, grid_result, grid_search,  # noqa: E402
+                             grid_table, warm_workers)
+from recsys.models import REGISTRY, describe, get_spec, normalize_params  # noqa: E402
+from ui.model import (bind, effective_engine, model_controls, set_active_model,  # noqa: E402
+                      stored_params)
+
+MAX_FITS = 60          # cells x folds; more would keep a shared 2-core machine busy for minutes
+GRID_ALGOS = ("svd", "nmf", "svdpp")
+
+model_controls(sel)
+
+st.title("Grid search")
+st.markdown(
+    "Every combination of the values below is cross-validated on the same folds (Surprise's "
+    "`GridSearchCV` with `KFold` shuffled by the sidebar seed); the heatmap fills as cells "
+    "finish. The tutorial's grid is n_factors × n_epochs; learning rate and regularisation are "
+    "optional extra dimensions. The other parameters keep the values of the model controls.")
+
+c = st.columns([2, 1, 1])
+algo = c[0].selectbox("Algorithm", GRID_ALGOS, format_func=lambda a: REGISTRY[a].label,
+                      **bind("grid_algo", "svd"))
+n_folds = c[1].slider("Folds", 2, 5, **bind("grid_folds", 3))
+measure = c[2].radio("Measure", ["rmse", "mae"], horizontal=True, **bind("grid_measure", "rmse"))
+
+spec = get_spec(algo)
+lr_name = "lr_all"
+reg_name = "reg_all" if "reg_all" in spec.param_names or "reg_all" in spec.aliases else None
+g = st.columns(4)
+texts = {
+    "n_factors": g[0].text_input("n_factors", **bind("grid_factors", "10, 50, 100")),
+    "n_epochs": g[1].text_input("n_epochs", **bind("grid_epochs", "20, 50")),
+    lr_name: g[2].text_input("lr_all (optional)", **bind("grid_lr", ""),
+                             help="NMF: sets lr_bu and lr_bi (biased NMF only)."),
+    "reg_all": g[3].text_input("reg_all (optional)", **bind("grid_reg", ""),
+                               help="NMF: sets reg_pu and reg_qi."),
+}
+
+
+def parse(text: str, name: str) -> list:
+    vals = [v.strip() for v in text.replace(";", ",").split(",") if v.strip()]
+    out = []
+    for v in vals:
+        try:
+            num = float(v)
+        except ValueError:
+            raise InputError(f"{name}: not a number", value=v) from None
+        out.append(int(num) if name in ("n_factors", "n_epochs") and num.is_integer() else num)
+    return out
+
+
+base = {k: v for k, v in stored_params(algo).items()}
+if spec.has_random_state:
+    base["random_state"] = sel.seed
+try:
+    grid = {name: parse(text, name) for name, text in texts.items() if text.strip()}
+    for name in grid:
+        base.pop(name, None)
+    if algo == "nmf":
+        for name in ("reg_all", "lr_all"):
+            if name in grid:
+                for target in spec.aliases[name]:
+                    base.pop(target, None)
+    cells = grid_cells(algo, grid, base)
+except InputError as err:
+    st.error(str(err))
+    cells, grid = [], {}
+
+engine = effective_engine(sel, algo)
+n_fits = len(cells) * n_folds
+too_big = n_fits > MAX_FITS
+if cells:
+    msg = (f"{len(cells)} cells × {n_folds} folds = **{n_fits} fits** on "
+           f"{sel.ratings.n_ratings:,} ratings ({engine} engine).")
+    if too_big:
+        st.warning(msg + f" That is over the cap of {MAX_FITS} fits: shorten the lists or use "
+                         "fewer folds (the CLI `python -m recsys grid` has no cap).")
+    else:
+        st.caption(msg)
+
+jobs = auto_jobs(sel.ratings.n_ratings, n_fits, engine=engine)
+warm_workers(jobs)
+run = st.button("Run grid search", type="primary", disabled=not cells or too_big, key="grid_run")
+
+AXES = ("n_factors", "n_epochs")
+
+
+def heatmaps(cells: list, done: dict, measure: str, best: int | None):
+    """One heatmap (y = n_factors, x = n_epochs) per combination of the other grid values."""
+    keys = list(cells[0]) if cells else []
+    y_key = "n_factors" if "n_factors" in keys else keys[0]
+    x_key = next((k for k in keys if k != y_key and k == "n_epochs"),
+                 next((k for k in keys if k != y_key), None))
+    extra = [k for k in keys if k not in (y_key, x_key)]
+    groups = list(dict.fromkeys(tuple(c[k] for k in extra) for c in cells)) or [()]
+    fig = make_subplots(rows=1, cols=len(groups), horizontal_spacing=0.06,
+                        subplot_titles=[", ".join(f"{k}={v:g}" for k, v in zip(extra, grp))
+                                        for grp in groups] if extra else None)
+    ys = sorted({c[y_key] for c in cells})
+    xs = sorted({c[x_key] for c in cells}) if x_key else [""]
+    values = [done[i]["mean"][measure] for i in done]
+    lo, hi = (min(values), max(values)) if values else (0, 1)
+    for gi, grp in enumerate(groups):
+        z = np.full((len(ys), len(xs)), np.nan)
+        text = [["…" for _ in xs] for _ in ys]
+        for i, c in enumerate(cells):
+            if tuple(c[k] for k in extra) != grp:
+                continue
+            r_, c_ = ys.index(c[y_key]), (xs.index(c[x_key]) if x_key else 0)
+            if i in done:
+                v = done[i]["mean"][measure]
+                z[r_, c_] = v
+                text[r_][c_] = f"{v:.4f}" + (" ★" if i == best else "")
+        fig.add_trace(go.Heatmap(z=z, x=[str(x) for x in xs], y=[str(y) for y in ys],
+                                 text=text, texttemplate="%{text}", zmin=lo, zmax=hi,
+                                 colorscale="Viridis_r", showscale=gi == 0,
+                                 colorbar=dict(title=measure.upper()),
+                                 hovertemplate=f"{y_key}=%{{y}}<br>{x_key}=%{{x}}<br>"
+                                               f"{measure}=%{{z:.4f}}<extra></extra>"),
+                      row=1, col=gi + 1)
+    fig.update_xaxes(title_text=x_key or "", type="category")
+    fig.update_yaxes(title_text=y_key, type="category")
+    fig.update_layout(height=360, margin=dict(t=40, b=10))
+    return fig
+
+
+live = st.session_state.get("grid_live")
+if live and live["status"] == "running" and not run:
+    # the previous run was interrupted (Stop or another widget): keep the cells that finished
+    live["status"] = "stopped"
+    a = live["args"]
+    res = grid_result(a["algo"], a["engine"], a["measure"], a["grid"], a["n_folds"], a["seed"],
+                      10, 4.0, a["base"], list(live["done"].values()), len(live["cells"]))
+    st.session_state["grid_last"] = {"result": res, "cells": live["cells"],
+                                     "engine": a["engine"], "dataset": live["dataset"],
+                                     "users": live["users"]}
+
+if run:
+    progress = st.progress(0.0, text="Starting…")
+    slot = st.empty()
+    done: dict = {}
+    st.session_state["grid_live"] = {
+        "status": "running", "cells": cells, "done": done, "dataset": sel.label,
+        "users": sel.sample_users,
+        "args": {"algo": algo, "engine": engine, "measure": measure, "grid": grid,
+                 "n_folds": n_folds, "seed": sel.seed, "base": base}}
+    t0 = time.perf_counter()
+    last_tick = [0.0]
+    best_so_far = [None]
+    with st.status(f"Grid search: {len(cells)} cells × {n_folds} folds…") as status:
+        tick = st.empty()
+
+        def should_stop():
+            now = time.perf_counter()
+            if now - last_tick[0] > 0.5:
+                last_tick[0] = now
+                tick.caption(f"{now - t0:.1f} s elapsed")
+            return False
+
+        def on_cell(cell):
+            done[cell["index"]] = cell
+            better = (best_so_far[0] is None
+                      or cell["mean"][measure] < done[best_so_far[0]]["mean"][measure])
+            if better:
+                best_so_far[0] = cell["index"]
+            progress.progress(len(done) / len(cells), text=f"{len(done)}/{len(cells)} cells")
+            status.write(f"{cell['params']}: {measure.upper()} {cell['mean'][measure]:.4f}")
+            slot.plotly_chart(heatmaps(cells, done, measure, best_so_far[0]),
+                              key=f"grid_live_{len(done)}")
+
+        stop_slot = st.empty()
+        stop_slot.button("Stop", key="grid_stop",
+                         help="Stops the search; the cells done so far stay in the results.")
+        try:
+            res = grid_search(sel.ratings, algo, grid, engine, n_folds=n_folds, seed=sel.seed,
+                              measure=measure, callback=on_cell, n_jobs=jobs, base_params=base,
+                              should_stop=should_stop)
+        except InputError as err:
+            status.update(label="Failed", state="error")
+            st.error(str(err))
+            st.stop()
+        stop_slot.empty()
+        st.session_state["grid_live"]["status"] = "done"
+        status.update(label=f"Done in {time.perf_counter() - t0:.1f} s", state="complete")
+    slot.empty()
+    progress.empty()
+    st.session_state["grid_last"] = {"result": res, "cells": cells, "engine": engine,
+                                     "dataset": sel.label, "users": sel.sample_users}
+
+last = st.session_state.get("grid_last")
+if last:
+    res = last["result"]
+    if res["stopped"]:
+        st.warning(f"The last search was stopped: {len(res['cells'])} of {len(last['cells'])} "
+                   "cells finished; the best is among those.")
+    cells_done = {c["index"]: c for c in res["cells"]}
+    st.subheader(f"{REGISTRY[res['algo']].label}: {res['measure'].upper()} by cell")
+    st.plotly_chart(heatmaps(last["cells"], cells_done, res["measure"], res["best_index"]),
+                    key="grid_final")
+    if res["best_params"] is not None:
+        st.success(f"Best {res['measure'].upper()} {res['best_score']:.4f} with "
+                   + ", ".join(f"{k}={v}" for k, v in res["best_params"].items()
+                               if k in res["grid"]) + " (★)")
+        if st.button("Use these parameters", key="grid_use",
+                     help="Make the best setting the active model of the explorer pages."):
+            set_active_model(res["algo"], res["best_params"])
+            st.rerun()
+        best_full = normalize_params(res["algo"], res["best_params"])
+        if st.session_state.get("model_algo") == res["algo"] and all(
+                st.session_state.get(f"model_{res['algo']}_{p.name}") == best_full[p.name]
+                for p in get_spec(res["algo"]).params if p.ui):
+            st.caption("These parameters are the active model (see the sidebar): "
+                       + describe(res["algo"], res["best_params"], last["engine"]))
+    table = grid_table(res)
+    st.dataframe(table, hide_index=True,
+                 column_config={c_: st.column_config.NumberColumn(format="%.4f")
+                                for c_ in table.columns if c_.startswith(("mean_", "std_"))})
+    cvr = pd.DataFrame(res["cv_results"])
+    cvr["params"] = cvr["params"].map(str)
+    st.download_button("Download cv_results (CSV)", cvr.to_csv(index=False).encode(),
+                       file_name="factorlab_grid_cv_results.csv", mime="text/csv")
+    st.caption(f"{last['dataset']}, {last['users']} users, seed {res['seed']}, "
+               f"{res['n_folds']} folds, {last['engine']} engine. Same numbers as "
+               f"`python -m recsys grid` with the same options.")

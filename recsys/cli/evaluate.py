@@ -1,0 +1,184 @@
+"""``cv`` and ``grid``: cross-validation and grid search, as on the evaluation pages.
+
+``cv`` prints Surprise's verbose ``cross_validate`` table (``--json``: ``{"algo", "params",
+"folds": [...], "mean", "std", ...}``); ``grid`` prints one row per cell and the best parameters
+(``--json``: ``{"cells": [{"params", "mean", "std"}...], "best_params", ...}``). Same options and
+seed as the pages -> the same numbers.
+"""
+from __future__ import annotations
+
+import math
+import sys
+
+from ..errors import InputError
+from .common import add_dataset, add_json, add_model_options, load_sample, print_json
+
+GRID_OPTIONS = {"factors": "n_factors", "epochs": "n_epochs", "lr": "lr_all", "reg": "reg_all"}
+
+
+def register(sub) -> None:
+    p = sub.add_parser("cv", help="k-fold cross-validation: RMSE, MAE, times, precision/recall/"
+                                  "NDCG@k per fold")
+    add_dataset(p)
+    add_model_options(p)
+    p.add_argument("--folds", type=int, default=5, help="number of folds (default 5)")
+    _add_eval_options(p)
+    add_json(p)
+    p.set_defaults(func=run_cv)
+
+    p = sub.add_parser("grid", help="grid search over comma-separated parameter lists")
+    add_dataset(p)
+    add_model_options(p, lists=True)
+    p.add_argument("--folds", type=int, default=3, help="number of folds (default 3)")
+    p.add_argument("--measure", default="rmse", help="rmse (default), mae, precision@K, "
+                                                     "recall@K or ndcg@K")
+    _add_eval_options(p)
+    add_json(p)
+    p.set_defaults(func=run_grid)
+
+
+def _add_eval_options(p) -> None:
+    p.add_argument("--k", type=int, default=10, help="cut-off of the ranking metrics (default 10)")
+    p.add_argument("--threshold", type=float, default=4.0,
+                   help="a test rating >= this is relevant (default 4)")
+    p.add_argument("--jobs", type=int, default=0,
+                   help="worker processes (0 = auto: 2 for big runs, else 1)")
+
+
+def _jobs(args, ratings, n_tasks: int) -> int:
+    from ..evaluate import auto_jobs
+
+    if args.jobs < 0:
+        raise InputError("--jobs must be 0 (auto) or more", value=args.jobs)
+    return args.jobs or auto_jobs(ratings.n_ratings, n_tasks)
+
+
+def _progress(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def run_cv(args) -> int:
+    from ..evaluate import cross_validate, summary_table
+    from .common import model_from_args
+
+    name, params, engine = model_from_args(args)
+    ratings = load_sample(args)
+    jobs = _jobs(args, ratings, args.folds)
+    quiet = args.json
+    res = cross_validate(ratings, name, params, engine, n_folds=args.folds, seed=args.seed,
+                         k=args.k, threshold=args.threshold, n_jobs=jobs,
+                         callback=None if quiet else
+                         lambda f: _progress(f"fold {f['fold'] + 1}/{args.folds}: "
+                                             f"RMSE {f['rmse']:.4f}"))
+    if args.json:
+        keep = ("rmse", "mae", "fit_time", "test_time", f"precision@{args.k}",
+                f"recall@{args.k}", f"ndcg@{args.k}")
+        print_json(_clean({
+            "algo": res["algo"], "params": res["params"], "engine": res["engine"],
+            "dataset": args.dataset, "n_ratings": ratings.n_ratings, "n_folds": res["n_folds"],
+            "seed": res["seed"], "k": res["k"], "threshold": res["threshold"],
+            "folds": [{m: f[m] for m in keep} for f in res["folds"]],
+            "mean": res["mean"], "std": res["std"]}))
+        return 0
+    table = summary_table(res)
+    print(f"Evaluating RMSE, MAE of algorithm {res['label']} [{engine}] on {args.folds} split(s) "
+          f"of {ratings.n_ratings} ratings.\n")
+    print(table.to_string(float_format=lambda v: f"{v:1.4f}"))
+    return 0
+
+
+def grid_from_args(args) -> tuple[str, dict, dict, str]:
+    """``(name, base_params, grid, engine)`` from ``grid``'s options: every list option given
+    becomes a grid dimension (in the order factors, epochs, lr, reg, then --param NAME=V1,V2)."""
+    from ..models import get_spec, normalize_params
+
+    spec = get_spec(args.algo)
+    grid: dict[str, list] = {}
+    for opt, pname in GRID_OPTIONS.items():
+        text = getattr(args, opt)
+        if text is not None:
+            grid[pname] = _split_list(text, f"--{opt}")
+    base: dict = {}
+    if args.biased is not None:
+        base["biased"] = args.biased
+    if args.baseline_method is not None:
+        base["method"] = args.baseline_method
+    for item in args.param:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise InputError("--param must look like NAME=VALUE[,VALUE...]", value=item)
+        values = _split_list(value, f"--param {key.strip()}")
+        if len(values) == 1:
+            base[key.strip()] = values[0]
+        else:
+            grid[key.strip()] = values
+    if not grid:
+        raise InputError("give the grid: at least one of --factors, --epochs, --lr, --reg as a "
+                         "comma-separated list")
+    if spec.has_random_state:
+        base.setdefault("random_state", int(args.seed))
+    # typed values (strings from the command line -> int/float)
+    full_types = normalize_params(spec.name, base)
+    base = {k: full_types[k] if k in full_types else v for k, v in base.items()}
+    typed = {}
+    for key, values in grid.items():
+        target = key if key in spec.param_names else spec.aliases.get(key, (key,))[0]
+        typed[key] = [normalize_params(spec.name, {**base, key: v}).get(target, v)
+                      for v in values]
+    return spec.name, base, typed, args.engine
+
+
+def _split_list(text: str, what: str) -> list[str]:
+    values = [v.strip() for v in str(text).split(",") if v.strip()]
+    if not values:
+        raise InputError(f"{what} needs at least one value", value=text)
+    return values
+
+
+def run_grid(args) -> int:
+    from ..evaluate import grid_search
+
+    name, base, grid, engine = grid_from_args(args)
+    ratings = load_sample(args)
+    n_cells = 1
+    for v in grid.values():
+        n_cells *= len(v)
+    jobs = _jobs(args, ratings, n_cells * args.folds)
+    quiet = args.json
+
+    def show(cell):
+        _progress(f"cell {cell['index'] + 1}/{n_cells} {cell['params']}: "
+                  f"{args.measure} {cell['mean'][args.measure]:.4f}")
+
+    res = grid_search(ratings, name, grid, engine, n_folds=args.folds, seed=args.seed,
+                      measure=args.measure, callback=None if quiet else show, n_jobs=jobs,
+                      base_params=base, k=args.k, threshold=args.threshold)
+    if args.json:
+        print_json(_clean({
+            "algo": res["algo"], "engine": engine, "dataset": args.dataset,
+            "n_ratings": ratings.n_ratings, "measure": res["measure"], "n_folds": res["n_folds"],
+            "seed": res["seed"], "grid": res["grid"], "base_params": base,
+            "cells": [{"params": c["params"], "mean": c["mean"], "std": c["std"],
+                       "rank": c["rank"]} for c in res["cells"]],
+            "best_params": res["best_params"], "best_score": res["best_score"]}))
+        return 0
+    from ..evaluate import grid_table
+
+    table = grid_table(res)
+    cols = list(grid) + [f"mean_{m}" for m in ("rmse", "mae")] + [f"std_{args.measure}"] + [
+        "mean_fit_time", "rank"]
+    cols = list(dict.fromkeys(c for c in cols if c in table.columns))
+    print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    print(f"\nbest {args.measure}: {res['best_score']:.4f} with {res['best_params']}")
+    return 0
+
+
+def _clean(obj):
+    """NaN -> None (valid JSON), recursively."""
+    if isinstance(obj, float) and math.isnan(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    return obj
