@@ -47,7 +47,8 @@ class Ratings:
     # ------------------------------------------------------------------ construction
     @classmethod
     def from_arrays(cls, users_raw, items_raw, ratings, *, timestamps=None, item_table=None,
-                    rating_scale=None, name="ratings", source="ratings") -> "Ratings":
+                    rating_scale=None, name="ratings", source="ratings",
+                    notices=()) -> "Ratings":
         """Build from raw-id sequences (any dtype; converted to str) and rating values.
 
         ``item_table``: optional DataFrame with column ``item`` (raw id) and any of title, year,
@@ -62,7 +63,9 @@ class Ratings:
             raise InputError("rating is not a number", file=source, line=None,
                              value=str(ratings[bad]))
         u_codes, u_uniques = _factorize_ids(users_raw)
+        del users_raw
         i_codes, i_uniques = _factorize_ids(items_raw)
+        del items_raw
         if rating_scale is None:
             rating_scale = infer_rating_scale(ratings)
         lo, hi = float(rating_scale[0]), float(rating_scale[1])
@@ -79,7 +82,7 @@ class Ratings:
         return cls(users=u_codes.astype(np.int32), items=i_codes.astype(np.int32),
                    ratings=ratings, user_ids=np.asarray(u_uniques, dtype=object),
                    item_ids=item_ids, item_info=info, rating_scale=(lo, hi), name=name,
-                   timestamps=ts)
+                   timestamps=ts, notices=tuple(notices))
 
     # ------------------------------------------------------------------ basic facts
     @property

@@ -58,9 +58,10 @@ def load_netflix(path) -> Ratings:
     del frame
     timestamps = np.multiply(cols.pop("day"), 86400, dtype=np.int64)
     ratings = cols.pop("rating").astype(np.float32)
-    return ratings_from_int_ids(
+    return Ratings.from_arrays(
         cols.pop("user"), cols.pop("item"), ratings, timestamps=timestamps,
-        item_table=titles, rating_scale=RATING_SCALE, name=f"netflix:{label}", notices=notices)
+        item_table=titles, rating_scale=RATING_SCALE, name=f"Netflix Prize ({label})",
+        source=str(path), notices=notices)
 
 
 def find_netflix_files(path: Path) -> tuple[list[Path], Path | None]:
@@ -165,31 +166,6 @@ def read_titles(path: Path) -> pd.DataFrame:
     year[missing.to_numpy()] = pd.NA
     return pd.DataFrame({"item": ids.str.lstrip("0").replace("", "0").to_numpy(dtype=object),
                          "title": parts[2].str.strip().to_numpy(dtype=object), "year": year})
-
-
-def ratings_from_int_ids(users_raw: np.ndarray, items_raw: np.ndarray, ratings: np.ndarray, *,
-                         timestamps=None, item_table=None, rating_scale=RATING_SCALE,
-                         name="ratings", notices=()) -> Ratings:
-    """``Ratings`` from integer raw ids without a Python string per rating.
-
-    Same numbering as ``Ratings.from_arrays`` (first appearance); only the unique ids are turned
-    into strings. Ratings must already be validated against ``rating_scale``.
-    """
-    u_codes, u_uni = pd.factorize(np.asarray(users_raw), sort=False)
-    del users_raw
-    u_codes = u_codes.astype(np.int32)
-    i_codes, i_uni = pd.factorize(np.asarray(items_raw), sort=False)
-    del items_raw
-    i_codes = i_codes.astype(np.int32)
-    item_ids = np.asarray(i_uni).astype(str).astype(object)
-    return Ratings(
-        users=u_codes, items=i_codes,
-        ratings=np.asarray(ratings).astype(np.float32, copy=False),
-        user_ids=np.asarray(u_uni).astype(str).astype(object), item_ids=item_ids,
-        item_info=make_item_info(item_ids, item_table),
-        rating_scale=(float(rating_scale[0]), float(rating_scale[1])), name=name,
-        timestamps=None if timestamps is None else np.asarray(timestamps, dtype=np.int64),
-        notices=tuple(notices))
 
 
 # ---------------------------------------------------------------------- parsing internals

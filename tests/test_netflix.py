@@ -60,7 +60,7 @@ def test_combined_files_exact(folder):
                                      _ts("2005-12-26"), _ts("2003-03-03")]
     assert r.rating_scale == (1.0, 5.0)
     assert r.notices == ()
-    assert r.name == "netflix:nf"
+    assert r.name == "Netflix Prize (nf)"
 
 
 def test_titles_with_commas_quotes_null_year_latin1(folder):
