@@ -1,0 +1,98 @@
+"""Top N: a user's best-predicted unseen movies, next to the movies they rated highest."""
+import numpy as np
+import streamlit as st
+
+from ui.sidebar import sidebar
+
+sel = sidebar()
+
+from ui.model import active_model, bind  # noqa: E402
+
+algo, desc = active_model(sel, ("svd", "nmf"))
+
+from recsys.errors import InputError  # noqa: E402
+from recsys.recommend import top_n, user_top_rated  # noqa: E402
+
+r = sel.ratings
+st.title("Top N recommendations")
+formula = "μ + b_u + b_i + Q p_u" if getattr(algo, "biased", True) else "Q p_u"
+st.caption(f"Model: {desc}. Scores {formula} for every movie at once, clipped to "
+           f"{r.rating_scale[0]:g}–{r.rating_scale[1]:g}; ranked by the clipped estimate, ties "
+           "by the unclipped score, then by the order movies first appear in the data.")
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def cached_top(key: tuple, model: str, user: str, n: int, exclude: bool, min_ratings: int,
+               _algo, _r):
+    return top_n(_algo, _r, user, n=n, exclude_rated=exclude, min_ratings=min_ratings)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def cached_rated(key: tuple, user: str, n: int, _r):
+    return user_top_rated(_r, user, n=n)
+
+
+def _pick(options: list) -> None:
+    st.session_state["explore_user"] = str(np.random.default_rng().choice(options))
+
+
+users = r.user_ids.tolist()
+if st.session_state.get("explore_user") not in users:
+    st.session_state["explore_user"] = users[0]
+counts = r.ratings_per_user()
+
+c1, c2, c3 = st.columns([2, 2, 2])
+with c1:
+    st.selectbox("User (type to search)", users, **bind("explore_user", users[0]),
+                 format_func=lambda u: f"user {u}")
+    st.button("🎲 Random user", on_click=_pick, args=(users,), key="rand_user")
+with c2:
+    n = st.slider("How many movies", 1, 50, **bind("top_n", 10))
+    max_count = int(r.ratings_per_item().max())
+    if st.session_state.get("top_min_ratings", 0) > min(max_count, 500):
+        st.session_state["top_min_ratings"] = 0
+    min_ratings = st.slider("Minimum ratings per movie", 0, min(max_count, 500),
+                            **bind("top_min_ratings", 0),
+                            help="Movies with fewer ratings have noisy factors: filter them out.")
+with c3:
+    exclude = st.checkbox("Exclude movies the user already rated",
+                          **bind("top_exclude_rated", True))
+user = st.session_state["explore_user"]
+
+try:
+    recs = cached_top(sel.key, desc, user, n, exclude, min_ratings, algo, r)
+    rated = cached_rated(sel.key, user, n, r)
+except InputError as err:
+    st.error(str(err))
+    st.stop()
+
+u_inner = r.user_inner(user)
+st.markdown(f"**User {user}** rated {int(counts[u_inner])} movies.")
+
+cfg = {
+    "rank": st.column_config.NumberColumn("#", width="small"),
+    "year": st.column_config.NumberColumn("year", format="%d"),
+    "est": st.column_config.NumberColumn("predicted (clipped)", format="%.3f"),
+    "score": st.column_config.NumberColumn("score (unclipped)", format="%.4f"),
+    "n_ratings": st.column_config.NumberColumn("ratings"),
+    "mean_rating": st.column_config.NumberColumn("mean rating", format="%.2f"),
+    "rating": st.column_config.NumberColumn("their rating", format="%g"),
+}
+left, right = st.columns([3, 2])
+with left:
+    st.subheader(f"Top {len(recs)} predicted")
+    if recs.empty:
+        st.info("No movie passes the filters.")
+    else:
+        st.dataframe(recs, hide_index=True, column_config=cfg, key="top_table")
+        top = r.rating_scale[1]
+        n_top = int((recs["est"] == top).sum())
+        if n_top > 1:
+            st.caption(f"{n_top} estimates saturate at {top:g} after clipping; the unclipped "
+                       "score orders them.")
+        st.download_button("Download as CSV", recs.to_csv(index=False).encode(),
+                           file_name=f"top{n}_user{user}.csv", mime="text/csv",
+                           key="top_csv")
+with right:
+    st.subheader("Their highest-rated movies")
+    st.dataframe(rated, hide_index=True, column_config=cfg, key="rated_table")

@@ -1,0 +1,98 @@
+"""Similar movies: nearest neighbours of a movie in the space of item factors q_i."""
+import numpy as np
+import plotly.express as px
+import streamlit as st
+
+from ui.sidebar import sidebar
+
+sel = sidebar()
+
+from ui.model import active_model, bind  # noqa: E402
+
+algo, desc = active_model(sel, ("svd", "nmf"))
+
+from recsys.errors import InputError  # noqa: E402
+from recsys.recommend import search_titles, similar_items  # noqa: E402
+
+r = sel.ratings
+st.title("Similar movies")
+st.caption(f"Model: {desc}. Two movies are similar when their factor vectors q_i point the same "
+           "way (cosine), overlap strongly (dot product) or lie close (Euclidean distance).")
+
+METRICS = {"cosine": "cosine similarity", "dot": "dot product q_iᵀq_j",
+           "euclidean": "Euclidean distance |q_i − q_j|"}
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def cached_search(key: tuple, query: str, _r):
+    return search_titles(_r, query, limit=500)
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def cached_similar(key: tuple, model: str, item: str, n: int, metric: str, min_ratings: int,
+                   _algo, _r):
+    return similar_items(_algo, _r, item, n=n, metric=metric, min_ratings=min_ratings)
+
+
+def _random_movie(options: list) -> None:
+    st.session_state["similar_item"] = str(np.random.default_rng().choice(options))
+
+
+c1, c2 = st.columns([3, 2])
+with c1:
+    query = st.text_input("Search titles (partial, case-insensitive; or a movie id)",
+                          **bind("similar_query", ""), placeholder="e.g. star wars").strip()
+    found = cached_search(sel.key, query, r)
+    if found.empty:
+        st.warning(f"No title contains {query!r}.")
+        st.stop()
+    options = found["item"].tolist()
+    labels = dict(zip(found["item"], found["label"]))
+    if st.session_state.get("similar_item") not in options:
+        st.session_state["similar_item"] = options[0]
+    st.selectbox(f"Movie ({len(options)} match{'es' if len(options) != 1 else ''}, most-rated "
+                 "first)", options, **bind("similar_item", options[0]),
+                 format_func=lambda i: labels.get(i, i))
+    st.button("🎲 Random movie", on_click=_random_movie, args=(options,), key="rand_movie")
+with c2:
+    metric = st.radio("Similarity", list(METRICS), format_func=METRICS.get,
+                      **bind("similar_metric", "cosine"))
+    n = st.slider("How many", 1, 50, **bind("similar_n", 10))
+    cap = min(int(r.ratings_per_item().max()), 500)
+    if st.session_state.get("similar_min_ratings", 0) > cap:
+        st.session_state["similar_min_ratings"] = 0
+    min_ratings = st.slider("Minimum ratings per movie", 0, cap,
+                            **bind("similar_min_ratings", 0),
+                            help="Rarely rated movies have factors close to their random start.")
+item = st.session_state["similar_item"]
+
+try:
+    sims = cached_similar(sel.key, desc, item, n, metric, min_ratings, algo, r)
+except InputError as err:
+    st.error(str(err))
+    st.stop()
+
+q = r.item_inner(item)
+st.subheader(f"Nearest to {labels.get(item, item)}")
+st.caption(f"{int(r.ratings_per_item()[q])} ratings in the sample. "
+           + ("Smaller distance = more similar." if metric == "euclidean" else
+              "Larger = more similar."))
+if sims.empty:
+    st.info("No other movie passes the filters.")
+    st.stop()
+
+left, right = st.columns([3, 2])
+with left:
+    chart = sims.assign(label=sims["title"] + " [" + sims["item"].astype(str) + "]")
+    fig = px.bar(chart.iloc[::-1], x="score", y="label", orientation="h",
+                 hover_data=["n_ratings", "year", "mean_rating"],
+                 labels={"score": METRICS[metric], "label": ""})
+    fig.update_layout(height=max(300, 26 * len(sims) + 80), margin=dict(t=10, b=10))
+    st.plotly_chart(fig, key="similar_chart")
+with right:
+    st.dataframe(sims, hide_index=True, key="similar_table", column_config={
+        "score": st.column_config.NumberColumn(metric, format="%.4f"),
+        "n_ratings": st.column_config.NumberColumn("ratings"),
+        "year": st.column_config.NumberColumn("year", format="%d"),
+        "mean_rating": st.column_config.NumberColumn("mean rating", format="%.2f"),
+    })
