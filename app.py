@@ -3,7 +3,6 @@ from pathlib import Path
 
 import streamlit as st
 
-st.set_page_config(page_title="FactorLab", page_icon="🎬", layout="wide")
 
 from ui.sidebar import sidebar  # noqa: E402
 

@@ -9,6 +9,7 @@ from ui.sidebar import sidebar
 sel = sidebar()
 
 from ui.model import active_model, bind  # noqa: E402
+from ui.pickers import pick_random, user_picker  # noqa: E402
 
 algo, desc = active_model(sel, ("svd", "nmf"))
 
@@ -41,31 +42,17 @@ def cached_breakdown(key: tuple, model: str, user: str, item: str, _algo, _r) ->
     return breakdown(_algo, _r, user, item)
 
 
-def _pick(name: str, options: list) -> None:
-    st.session_state[name] = str(np.random.default_rng().choice(options))
-
-
 def _outside_user(full_ids, sample_ids) -> None:
     outside = np.setdiff1d(full_ids.astype(str), sample_ids.astype(str))
     if len(outside):
         st.session_state["explain_user_any"] = str(np.random.default_rng().choice(outside))
 
 
-MAX_PICKER = 20_000
-users = r.user_ids.tolist()
 items, labels = item_choices(sel.key, r)
-if len(users) <= MAX_PICKER and st.session_state.get("explore_user") not in users:
-    st.session_state["explore_user"] = users[0]
 
 left, right = st.columns(2)
 with left:
-    if len(users) <= MAX_PICKER:
-        st.selectbox("User (type to search)", users, **bind("explore_user", users[0]),
-                     format_func=lambda u: f"user {u}")
-    else:   # a selectbox of 100k+ options is too heavy for the browser
-        st.text_input(f"User id ({len(users):,} users)", **bind("explore_user", users[0]))
-    st.button("🎲 Random user", on_click=_pick, args=("explore_user", users), key="rand_user")
-user = st.session_state["explore_user"]
+    user = user_picker(r)
 with right:
     which = st.radio("Movies", ["All", "Rated by this user", "Not yet rated"], horizontal=True,
                      **bind("explain_filter", "All"))
@@ -81,7 +68,7 @@ with right:
         st.session_state["explain_item"] = options[0]
     st.selectbox("Movie (type to search by title or id)", options,
                  **bind("explain_item", options[0]), format_func=lambda i: labels.get(i, i))
-    st.button("🎲 Random movie", on_click=_pick, args=("explain_item", options), key="rand_item")
+    st.button("🎲 Random movie", on_click=pick_random, args=("explain_item", options), key="rand_item")
 item = st.session_state["explain_item"]
 
 with st.expander("Cold start: try ids the model has never seen"):

@@ -7,6 +7,7 @@ from ui.sidebar import sidebar
 sel = sidebar()
 
 from ui.model import active_model, bind  # noqa: E402
+from ui.pickers import user_picker  # noqa: E402
 
 algo, desc = active_model(sel, ("svd", "nmf"))
 
@@ -32,20 +33,11 @@ def cached_rated(key: tuple, user: str, n: int, _r):
     return user_top_rated(_r, user, n=n)
 
 
-def _pick(options: list) -> None:
-    st.session_state["explore_user"] = str(np.random.default_rng().choice(options))
-
-
-users = r.user_ids.tolist()
-if st.session_state.get("explore_user") not in users:
-    st.session_state["explore_user"] = users[0]
 counts = r.ratings_per_user()
 
 c1, c2, c3 = st.columns([2, 2, 2])
 with c1:
-    st.selectbox("User (type to search)", users, **bind("explore_user", users[0]),
-                 format_func=lambda u: f"user {u}")
-    st.button("🎲 Random user", on_click=_pick, args=(users,), key="rand_user")
+    user = user_picker(r)
 with c2:
     n = st.slider("How many movies", 1, 50, **bind("top_n", 10))
     max_count = int(r.ratings_per_item().max())
@@ -57,7 +49,6 @@ with c2:
 with c3:
     exclude = st.checkbox("Exclude movies the user already rated",
                           **bind("top_exclude_rated", True))
-user = st.session_state["explore_user"]
 
 try:
     recs = cached_top(sel.key, desc, user, n, exclude, min_ratings, algo, r)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import io
 import re
+import threading
 
 import numpy as np
 import pandas as pd
@@ -64,6 +65,9 @@ def project(X: np.ndarray, method: str = "tsne", *, perplexity: float = 30.0,
         return _project(X, method, perplexity, n_iter, seed, callback)
 
 
+_STDOUT_LOCK = threading.Lock()
+
+
 def _project(X, method, perplexity, n_iter, seed, callback):
     from sklearn.decomposition import PCA
     from sklearn.manifold import TSNE
@@ -102,7 +106,9 @@ def _project(X, method, perplexity, n_iter, seed, callback):
                 verbose=2 if callback else 0)
     if callback:
         callback(0, int(n_iter))
-        with contextlib.redirect_stdout(_ProgressWriter(callback, int(n_iter))):
+        # sys.stdout is process-wide: one redirected run at a time, so concurrent sessions
+        # cannot restore each other's stream out of order.
+        with _STDOUT_LOCK, contextlib.redirect_stdout(_ProgressWriter(callback, int(n_iter))):
             xy = tsne.fit_transform(X)
         callback(int(n_iter), int(n_iter))
     else:

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from ui.state import bind, ensure, keep  # noqa: F401  (bind: used by pages)
+
 from recsys.errors import InputError
 from recsys.models import (REGISTRY, default_params, describe, fast_available, fit_full,
                            get_spec, normalize_params)
@@ -29,15 +31,6 @@ _LOG_STEPS = (0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.003, 0.005, 0.007, 0.01, 0
 
 def param_key(algo: str, param: str) -> str:
     return f"model_{algo}_{param}"
-
-
-def _keep(persistent: str, widget: str) -> None:
-    st.session_state[persistent] = st.session_state[widget]
-
-
-def _ensure(persistent: str, default) -> None:
-    if persistent not in st.session_state:
-        st.session_state[persistent] = default
 
 
 def stored_params(algo: str) -> dict:
@@ -67,39 +60,39 @@ def param_controls(algo: str, where: str = "main") -> dict:
             continue
         pk = param_key(spec.name, p.name)
         wk = f"_{where}_{pk}"
-        _ensure(pk, p.default)
+        ensure(pk, p.default)
         value = st.session_state[pk]
         label = p.name
         if p.kind == "bool":
             st.session_state[wk] = bool(value)
-            st.checkbox(label, key=wk, help=p.help, on_change=_keep, args=(pk, wk))
+            st.checkbox(label, key=wk, help=p.help, on_change=keep, args=(pk, wk))
         elif p.kind == "choice":
             st.session_state[wk] = value
-            st.selectbox(label, list(p.choices), key=wk, help=p.help, on_change=_keep,
+            st.selectbox(label, list(p.choices), key=wk, help=p.help, on_change=keep,
                          args=(pk, wk))
         elif p.log:
             options = sorted(set(_LOG_STEPS) | {float(value), float(p.default)})
             options = [o for o in options if p.low <= o <= p.high]
             st.session_state[wk] = float(value)
-            st.select_slider(label, options=options, key=wk, help=p.help, on_change=_keep,
+            st.select_slider(label, options=options, key=wk, help=p.help, on_change=keep,
                              args=(pk, wk), format_func=lambda v: f"{v:g}")
         elif p.kind == "int":
             hi = int(min(p.high, 300)) if p.high is not None else 300
             hi = max(hi, int(value))
             st.session_state[wk] = int(value)
             st.slider(label, min_value=int(p.low), max_value=hi, step=int(p.step or 1), key=wk,
-                      help=p.help, on_change=_keep, args=(pk, wk))
+                      help=p.help, on_change=keep, args=(pk, wk))
         else:
             st.session_state[wk] = float(value)
             st.slider(label, min_value=float(p.low), max_value=float(p.high),
-                      step=float(p.step or 0.01), key=wk, help=p.help, on_change=_keep,
+                      step=float(p.step or 0.01), key=wk, help=p.help, on_change=keep,
                       args=(pk, wk), format="%.3f")
     return stored_params(spec.name)
 
 
 def active_algo(algos=None) -> str:
     """The active algorithm's name (``algos`` restricts it; the first allowed otherwise)."""
-    _ensure(ALGO_KEY, DEFAULT_ALGO)
+    ensure(ALGO_KEY, DEFAULT_ALGO)
     name = st.session_state[ALGO_KEY]
     allowed = list(algos or REGISTRY)
     return name if name in allowed else allowed[0]
@@ -114,7 +107,7 @@ def model_controls(sel, algos=None) -> tuple[str, dict]:
     st.session_state[wk] = name
     with st.sidebar:
         st.header("Model")
-        st.selectbox("Algorithm", allowed, key=wk, on_change=_keep, args=(ALGO_KEY, wk),
+        st.selectbox("Algorithm", allowed, key=wk, on_change=keep, args=(ALGO_KEY, wk),
                      format_func=lambda a: REGISTRY[a].label,
                      help="The model the explorer pages use (fitted on every rating of the "
                           "sample).")
@@ -201,11 +194,3 @@ def default_ui_params(algo: str) -> dict:
     spec = get_spec(algo)
     d = default_params(spec.name)
     return {p.name: d[p.name] for p in spec.params if p.ui}
-
-
-def bind(name: str, default) -> dict:
-    """Widget kwargs keeping a page setting in the persistent key ``name`` (widget key
-    ``_name``): ``st.slider("Folds", 2, 10, **bind("cv_folds", 5))``."""
-    _ensure(name, default)
-    st.session_state["_" + name] = st.session_state[name]
-    return {"key": "_" + name, "on_change": _keep, "args": (name, "_" + name)}

@@ -14,6 +14,7 @@ import streamlit as st
 from recsys.data import Ratings
 from recsys.errors import InputError
 from recsys.paths import data_dir
+from ui.state import bind, ensure
 
 UPLOAD = "upload"
 DEFAULT_SAMPLE = 500            # the tutorial's 500 users
@@ -67,21 +68,11 @@ def dataset_choices(data_dir: str) -> list[tuple[str, str]]:
     return list(list_datasets())
 
 
-# ---------------------------------------------------------------------- state helpers
-def _keep(name: str) -> None:
-    st.session_state[name] = st.session_state["_" + name]
-
-
-def _widget_default(name: str, default) -> None:
-    if name not in st.session_state:
-        st.session_state[name] = default
-    st.session_state["_" + name] = st.session_state[name]
-
-
 # ---------------------------------------------------------------------- the sidebar
 def sidebar() -> Selection:
     """Draw the dataset/sample controls and return the current selection (stops the page if
     nothing can be loaded at all)."""
+    st.set_page_config(page_title="FactorLab", page_icon="🎬", layout="wide")
     st.session_state.setdefault("uploads", {})
     choices = dataset_choices(str(data_dir()))
     options = [spec for _, spec in choices] + list(st.session_state["uploads"]) + [UPLOAD]
@@ -91,13 +82,13 @@ def sidebar() -> Selection:
 
     have_demo = (data_dir() / "ml-100k").is_dir()
     default = "ml-100k" if have_demo or "ml-100k" not in options else "synthetic"
-    _widget_default("dataset", default)
+    ensure("dataset", default)
     if st.session_state["dataset"] not in options:
-        st.session_state["dataset"] = st.session_state["_dataset"] = default
+        st.session_state["dataset"] = default
 
     with st.sidebar:
         st.header("Data")
-        st.selectbox("Dataset", options, key="_dataset", on_change=_keep, args=("dataset",),
+        st.selectbox("Dataset", options, **bind("dataset", default),
                      format_func=lambda s: labels.get(s, s))
         if not have_demo and st.session_state["dataset"] == "synthetic":
             st.warning("MovieLens 100K is not downloaded (offline?): showing synthetic data. "
@@ -107,28 +98,25 @@ def sidebar() -> Selection:
 
         full, spec = _load_with_fallback(st.session_state["dataset"])
 
-        _widget_default("engine", "fast")
-        st.radio("Engine", list(ENGINES), key="_engine", on_change=_keep, args=("engine",),
-                 format_func=ENGINES.get, horizontal=True,
+        st.radio("Engine", list(ENGINES), **bind("engine", "fast"), format_func=ENGINES.get, horizontal=True,
                  help="Fast: FactorLab's numba engine, equal to Surprise to 1e-9, 10x+ faster. "
                       "Surprise: the reference library.")
         engine = st.session_state["engine"]
+        if engine == "fast":
+            _warm_up_fast_engine()
 
         cap = full.n_users if engine == "fast" else min(full.n_users, SURPRISE_MAX_USERS)
-        _widget_default("sample_users", DEFAULT_SAMPLE)
+        kw = bind("sample_users", DEFAULT_SAMPLE)
         st.session_state["_sample_users"] = max(1, min(int(st.session_state["sample_users"]), cap))
         if cap > 1:
-            st.slider("Users in the sample", min_value=1, max_value=cap, key="_sample_users",
-                      on_change=_keep, args=("sample_users",),
+            st.slider("Users in the sample", min_value=1, max_value=cap, **kw,
                       help="Pick this many users at random and keep all their ratings "
                            "(the tutorial uses 500)."
                            + ("" if cap == full.n_users else
                               f" Capped at {cap:,} with the Surprise engine; the fast engine "
                               "reaches every user."))
         n = int(st.session_state["_sample_users"])
-        _widget_default("seed", 0)
-        st.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key="_seed",
-                        on_change=_keep, args=("seed",),
+        st.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, **bind("seed", 0),
                         help="The same seed gives the same sample, folds and models.")
         seed = int(st.session_state["seed"])
         try:
@@ -141,6 +129,23 @@ def sidebar() -> Selection:
             st.info(note)
     return Selection(ratings=sample, full=full, dataset=spec, label=labels.get(spec, spec),
                      sample_users=sample.n_users, seed=seed, engine=engine)
+
+
+@st.cache_resource(show_spinner=False)
+def _fast_engine_warm() -> float:
+    from recsys.fast import warm_up
+
+    return warm_up()
+
+
+def _warm_up_fast_engine() -> None:
+    """Compile (or load from numba's disk cache) the fast kernels once per process, visibly."""
+    if st.session_state.get("_fast_warm"):
+        return
+    with st.status("Warming up the fast engine (compiling kernels once)…", expanded=False) as s:
+        seconds = _fast_engine_warm()
+        s.update(label=f"Fast engine ready (warm-up {seconds:.1f} s)", state="complete")
+    st.session_state["_fast_warm"] = True
 
 
 def _load_with_fallback(spec: str) -> tuple[Ratings, str]:
