@@ -13,7 +13,7 @@ import sys
 from ..errors import InputError
 
 #: Modules under recsys.cli that register sub-commands (order = order in --help).
-COMMAND_MODULES = ("data", "bench")
+COMMAND_MODULES = ("data", "synth", "bench", "evaluate", "explore")
 
 
 class _Parser(argparse.ArgumentParser):

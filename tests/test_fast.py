@@ -1,0 +1,316 @@
+"""The fast engine against Surprise itself: same numbers, same contract, faster."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from surprise import NMF, SVD, Dataset, Reader
+from surprise.model_selection import GridSearchCV, KFold, cross_validate
+
+from recsys.data import Ratings
+from recsys.fast import (FastNMF, FastSVD, cross_validate_arrays, kfold_indices,
+                         surprise_numbering, warm_up)
+
+# ---------------------------------------------------------------------------------- fixtures
+TINY = [  # (user, item, rating): 8 users, 6 items, 26 ratings, ids not in first-appearance order
+    ("u3", "m2", 4), ("u1", "m1", 5), ("u1", "m3", 3), ("u2", "m1", 4), ("u3", "m1", 2),
+    ("u2", "m4", 1), ("u4", "m2", 5), ("u4", "m5", 4), ("u5", "m3", 2), ("u1", "m5", 1),
+    ("u6", "m6", 3), ("u2", "m2", 5), ("u7", "m1", 4), ("u7", "m4", 2), ("u3", "m6", 5),
+    ("u8", "m3", 3), ("u5", "m5", 4), ("u6", "m1", 2), ("u8", "m2", 1), ("u4", "m6", 3),
+    ("u1", "m2", 4), ("u5", "m1", 5), ("u6", "m4", 4), ("u2", "m6", 2), ("u7", "m3", 3),
+    ("u8", "m5", 5),
+]
+
+
+def tiny_data():
+    df = pd.DataFrame(TINY, columns=["user", "item", "rating"])
+    return Dataset.load_from_df(df, Reader(rating_scale=(1, 5)))
+
+
+def planted(n_users=943, n_items=1682, n_ratings=100_000, seed=0):
+    """ml-100k-sized ratings with low-rank structure: (users, items, ratings float32)."""
+    rng = np.random.default_rng(seed)
+    u = rng.integers(0, n_users, n_ratings)
+    i = (rng.zipf(1.3, n_ratings) - 1) % n_items  # popular items, like real data
+    p = rng.normal(0, 0.5, (n_users, 3))
+    q = rng.normal(0, 0.5, (n_items, 3))
+    bu = rng.normal(0, 0.4, n_users)
+    bi = rng.normal(0, 0.4, n_items)
+    r = 3.5 + bu[u] + bi[i] + (p[u] * q[i]).sum(1) + rng.normal(0, 0.6, n_ratings)
+    return u, i, np.clip(np.rint(r), 1, 5).astype(np.float32)
+
+
+def as_ratings(u, i, r) -> Ratings:
+    return Ratings.from_arrays(np.asarray(u).astype(str), np.asarray(i).astype(str), r,
+                               rating_scale=(1, 5), name="planted")
+
+
+@pytest.fixture(scope="module")
+def tiny_trainset():
+    return tiny_data().build_full_trainset()
+
+
+@pytest.fixture(scope="module")
+def big():
+    u, i, r = planted()
+    ratings = as_ratings(u, i, r)
+    return ratings, ratings.to_surprise().build_full_trainset()
+
+
+def assert_same_model(a, b, atol):
+    for name in ("pu", "qi", "bu", "bi"):
+        x, y = getattr(a, name), getattr(b, name)
+        assert x.dtype == np.float64 and y.shape == x.shape, name
+        if atol == 0:
+            np.testing.assert_array_equal(x, y, err_msg=name)
+        else:
+            np.testing.assert_allclose(x, y, rtol=0, atol=atol, err_msg=name)
+
+
+# ---------------------------------------------------------------------------------- equality
+CASES = [
+    (SVD, FastSVD, {"biased": True}),
+    (SVD, FastSVD, {"biased": False}),
+    (SVD, FastSVD, {"n_factors": 7, "lr_bu": .01, "reg_qi": .05, "init_mean": .1}),
+    (NMF, FastNMF, {"biased": False}),
+    (NMF, FastNMF, {"biased": True, "n_factors": 4, "reg_bu": .05, "lr_bi": .01}),
+]
+
+
+@pytest.mark.parametrize("mode,atol", [("bitwise", 0), ("exact", 1e-9)])
+@pytest.mark.parametrize("ref_cls,fast_cls,params", CASES)
+def test_equals_surprise_on_tiny_data(tiny_trainset, ref_cls, fast_cls, params, mode, atol):
+    ref = ref_cls(random_state=3, **params).fit(tiny_trainset)
+    fast = fast_cls(random_state=3, mode=mode, **params).fit(tiny_trainset)
+    assert fast.fitted_mode_ == mode
+    assert_same_model(ref, fast, atol)
+    pairs = [("u1", "m1", 5), ("u3", "m4", None), ("nobody", "m2", None), ("u2", "nothing", 1),
+             ("nobody", "nothing", None)]
+    for uid, iid, r in pairs:
+        a, b = ref.predict(uid, iid, r), fast.predict(uid, iid, r)
+        assert b.est == pytest.approx(a.est, abs=atol if atol else 1e-15)
+        assert a.details == b.details
+
+
+def test_unknown_user_semantics(tiny_trainset):
+    unbiased = FastSVD(n_factors=3, biased=False, random_state=0).fit(tiny_trainset)
+    p = unbiased.predict("nobody", "m1")
+    assert p.details == {"was_impossible": True, "reason": "User and item are unknown."}
+    assert p.est == pytest.approx(np.mean([r for _, _, r in TINY]))
+    biased = FastSVD(n_factors=3, random_state=0).fit(tiny_trainset)
+    p = biased.predict("nobody", "m1")
+    inner = tiny_trainset.to_inner_iid("m1")
+    assert not p.details["was_impossible"]
+    assert p.est == tiny_trainset.global_mean + biased.bi[inner]
+
+
+def test_equals_surprise_ml100k_sized_svd(big):
+    _, trainset = big
+    ref = SVD(random_state=11).fit(trainset)
+    fast = FastSVD(random_state=11, mode="exact").fit(trainset)
+    assert_same_model(ref, fast, 1e-9)
+    unb = SVD(random_state=12, biased=False, n_epochs=5).fit(trainset)
+    fast_unb = FastSVD(random_state=12, biased=False, n_epochs=5, mode="bitwise").fit(trainset)
+    assert_same_model(unb, fast_unb, 0)
+
+
+def test_equals_surprise_ml100k_sized_nmf(big):
+    _, trainset = big
+    ref = NMF(random_state=5, n_epochs=20).fit(trainset)
+    fast = FastNMF(random_state=5, n_epochs=20).fit(trainset)
+    assert fast.fitted_mode_ == "exact"
+    assert_same_model(ref, fast, 0)  # NMF's exact mode is bitwise
+    ref_b = NMF(random_state=6, n_epochs=10, biased=True).fit(trainset)
+    fast_b = FastNMF(random_state=6, n_epochs=10, biased=True).fit(trainset)
+    assert_same_model(ref_b, fast_b, 0)
+
+
+def test_fit_ratings_and_float32_arrays_equal_full_trainset(big):
+    ratings, trainset = big
+    assert ratings.ratings.dtype == np.float32
+    ref = FastSVD(n_factors=10, n_epochs=3, random_state=1, mode="bitwise").fit(trainset)
+    via_ratings = FastSVD(n_factors=10, n_epochs=3, random_state=1,
+                          mode="bitwise").fit_ratings(ratings)
+    assert_same_model(ref, via_ratings, 0)
+    assert via_ratings.trainset.global_mean == trainset.global_mean
+    via64 = FastSVD(n_factors=10, n_epochs=3, random_state=1, mode="bitwise").fit_arrays(
+        ratings.users.astype(np.int64), ratings.items, ratings.ratings.astype(np.float64))
+    assert_same_model(ref, via64, 0)
+    # raw-id predict through AlgoBase works on an array-fitted model, same as Surprise's
+    uid, iid = ratings.user_ids[5], ratings.item_ids[9]
+    assert via_ratings.predict(uid, iid).est == ref.predict(uid, iid).est
+    assert via_ratings.predict("no such", iid).est == ref.predict("no such", iid).est
+    est = via_ratings.predict_arrays(np.array([5, -1, 5]), np.array([9, 9, -1]))
+    assert est == pytest.approx([ref.predict(uid, iid).est, ref.predict("x", iid).est,
+                                 ref.predict(uid, "x").est], abs=1e-12)
+
+
+# ---------------------------------------------------------------------------------- Surprise tools
+def test_inside_surprise_cross_validate():
+    data = tiny_data()
+    ref = cross_validate(SVD(n_factors=4, random_state=2), data, cv=KFold(3, random_state=9))
+    fast = cross_validate(FastSVD(n_factors=4, random_state=2, mode="bitwise"), data,
+                          cv=KFold(3, random_state=9))
+    np.testing.assert_array_equal(ref["test_rmse"], fast["test_rmse"])
+    np.testing.assert_array_equal(ref["test_mae"], fast["test_mae"])
+    nmf_ref = cross_validate(NMF(n_factors=3, random_state=2), data, cv=KFold(3, random_state=9))
+    nmf = cross_validate(FastNMF(n_factors=3, random_state=2), data, cv=KFold(3, random_state=9))
+    np.testing.assert_array_equal(nmf_ref["test_rmse"], nmf["test_rmse"])
+
+
+def test_inside_surprise_grid_search():
+    data = tiny_data()
+    grid = {"n_factors": [2, 5], "lr_all": [.005, .05], "random_state": [4]}
+    ref = GridSearchCV(SVD, grid, measures=["rmse"], cv=KFold(3, random_state=1))
+    fast = GridSearchCV(FastSVD, grid, measures=["rmse"], cv=KFold(3, random_state=1))
+    ref.fit(data)
+    fast.fit(data)
+    assert fast.best_params["rmse"] == ref.best_params["rmse"]
+    np.testing.assert_allclose(fast.cv_results["mean_test_rmse"],
+                               ref.cv_results["mean_test_rmse"], rtol=0, atol=1e-9)
+    assert isinstance(fast.best_estimator["rmse"], FastSVD)
+
+
+# ---------------------------------------------------------------------------------- callback
+@pytest.mark.parametrize("cls,mode", [(FastSVD, "exact"), (FastNMF, "exact"),
+                                      (FastSVD, "parallel")])
+def test_epoch_callback_equals_refit(big, cls, mode):
+    ratings, _ = big
+    seen = {}
+
+    def cb(epoch, algo):
+        seen[epoch] = (algo.pu.copy(), algo.qi.copy(), algo.bu.copy(), algo.bi.copy())
+
+    cls(n_factors=8, n_epochs=4, random_state=3, mode=mode).fit_ratings(ratings, epoch_callback=cb)
+    assert sorted(seen) == [1, 2, 3, 4]
+    for e in (1, 3):
+        refit = cls(n_factors=8, n_epochs=e, random_state=3, mode=mode).fit_ratings(ratings)
+        for got, want in zip(seen[e], (refit.pu, refit.qi, refit.bu, refit.bi)):
+            np.testing.assert_array_equal(got, want)
+
+
+# ---------------------------------------------------------------------------------- parallel
+@pytest.mark.parametrize("cls", [FastSVD, FastNMF])
+def test_parallel_mode_heldout_rmse_close_to_exact(big, cls):
+    ratings, _ = big
+    n = ratings.n_ratings
+    test = np.random.default_rng(1).random(n) < 0.2
+    tr_u, tr_i, back_u, back_i = surprise_numbering(ratings.users[~test], ratings.items[~test])
+    umap = np.full(ratings.n_users, -1)
+    umap[back_u] = np.arange(len(back_u))
+    imap = np.full(ratings.n_items, -1)
+    imap[back_i] = np.arange(len(back_i))
+    truth = ratings.ratings[test].astype(np.float64)
+    rmse = {}
+    for mode in ("exact", "parallel"):
+        algo = cls(random_state=0, n_epochs=20, mode=mode).fit_arrays(tr_u, tr_i,
+                                                                      ratings.ratings[~test])
+        assert algo.fitted_mode_ == mode
+        est = algo.predict_arrays(umap[ratings.users[test]], imap[ratings.items[test]])
+        rmse[mode] = float(np.sqrt(np.mean((truth - est) ** 2)))
+    assert abs(rmse["parallel"] - rmse["exact"]) < 0.002, rmse
+    again = cls(random_state=0, n_epochs=20, mode="parallel").fit_arrays(tr_u, tr_i,
+                                                                         ratings.ratings[~test])
+    np.testing.assert_array_equal(again.predict_arrays(umap[ratings.users[test]],
+                                                       imap[ratings.items[test]]), est)
+
+
+def test_auto_mode_is_exact_for_small_data(tiny_trainset):
+    assert FastSVD(n_factors=2).fit(tiny_trainset).fitted_mode_ == "exact"
+    assert FastSVD().resolved_mode(50_000_000) == "parallel"
+
+
+# ---------------------------------------------------------------------------------- array CV
+def test_kfold_indices_are_surprise_kfold():
+    data = tiny_data()
+    ours = list(kfold_indices(len(TINY), 4, 13))
+    for (tr_set, te_set), (tr, te) in zip(KFold(4, random_state=13).split(data), ours):
+        assert te_set == [(TINY[k][0], TINY[k][1], float(TINY[k][2])) for k in te]
+        assert tr_set.n_ratings == len(tr)
+        ui, ii, back_u, back_i = surprise_numbering(np.array([TINY[k][0] for k in tr]),
+                                                    np.array([TINY[k][1] for k in tr]))
+        assert [tr_set.to_raw_uid(k) for k in range(tr_set.n_users)] == list(back_u)
+        assert [tr_set.to_raw_iid(k) for k in range(tr_set.n_items)] == list(back_i)
+    assert sorted(np.concatenate([te for _, te in ours]).tolist()) == list(range(len(TINY)))
+
+
+def test_array_cv_equals_surprise_cv():
+    u, i, r = planted(n_users=120, n_items=80, n_ratings=3000, seed=4)
+    ratings = as_ratings(u, i, r)
+    ref = cross_validate(SVD(n_factors=6, random_state=0), ratings.to_surprise(),
+                         cv=KFold(4, random_state=21))
+    rows = []
+    ours = cross_validate_arrays(ratings, lambda: FastSVD(n_factors=6, random_state=0), 4, 21,
+                                 callback=lambda fold, row: rows.append(row))
+    np.testing.assert_allclose(ours["test_rmse"], ref["test_rmse"], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(ours["test_mae"], ref["test_mae"], rtol=0, atol=1e-12)
+    assert [row["fold"] for row in rows] == [0, 1, 2, 3]
+    assert sum(row["n_test"] for row in rows) == 3000
+    assert len(ours["fit_time"]) == len(ours["test_time"]) == 4
+    nmf_ref = cross_validate(NMF(random_state=0, biased=True), ratings.to_surprise(),
+                             cv=KFold(3, random_state=2))
+    nmf = cross_validate_arrays(ratings, lambda: FastNMF(random_state=0, biased=True), 3, 2)
+    np.testing.assert_allclose(nmf["test_rmse"], nmf_ref["test_rmse"], rtol=0, atol=1e-12)
+
+
+# ---------------------------------------------------------------------------------- bad input
+@pytest.mark.parametrize("cls,params,name", [
+    (FastSVD, {"n_factors": 0}, "n_factors"),
+    (FastSVD, {"n_factors": 2.5}, "n_factors"),
+    (FastSVD, {"n_epochs": -1}, "n_epochs"),
+    (FastSVD, {"lr_all": "fast"}, "lr_all"),
+    (FastSVD, {"reg_qi": float("nan")}, "reg_qi"),
+    (FastSVD, {"init_std_dev": -1}, "init_std_dev"),
+    (FastSVD, {"mode": "turbo"}, "mode"),
+    (FastNMF, {"n_factors": -3}, "n_factors"),
+    (FastNMF, {"reg_pu": None}, "reg_pu"),
+    (FastNMF, {"mode": "gpu"}, "mode"),
+])
+def test_bad_parameters_rejected(tiny_trainset, cls, params, name):
+    algo = cls(**params)  # __init__ stores, fit validates
+    with pytest.raises(ValueError, match=name):
+        algo.fit(tiny_trainset)
+    with pytest.raises(ValueError, match=name):
+        algo.fit_arrays(np.array([0, 1]), np.array([1, 0]), np.array([3.0, 4.0]))
+
+
+def test_bad_arrays_and_nmf_init_rejected():
+    with pytest.raises(ValueError, match="init_low"):
+        FastNMF(init_low=-1)
+    with pytest.raises(ValueError, match="equal length"):
+        FastSVD().fit_arrays(np.array([0, 1]), np.array([0]), np.array([3.0, 4.0]))
+    with pytest.raises(ValueError, match="out of range"):
+        FastSVD().fit_arrays(np.array([0, 5]), np.array([0, 0]), np.array([3.0, 4.0]), n_users=2)
+    with pytest.raises(ValueError, match="n_splits"):
+        list(kfold_indices(3, 5, 0))
+
+
+def test_warm_up_reports_seconds():
+    assert warm_up() > 0
+
+
+def test_parallel_kernels_are_safe_from_several_threads():
+    """Streamlit runs sessions in threads; numba's workqueue layer would abort on overlap."""
+    import threading
+
+    u, i, r = planted(n_users=200, n_items=100, n_ratings=5000, seed=2)
+    want = FastSVD(n_factors=4, n_epochs=3, random_state=0, mode="parallel").fit_arrays(u, i, r)
+    results, errors = [], []
+
+    def work():
+        try:
+            for _ in range(3):
+                algo = FastSVD(n_factors=4, n_epochs=3, random_state=0,
+                               mode="parallel").fit_arrays(u, i, r)
+                results.append(algo.predict_arrays(u[:50], i[:50]))
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(results) == 9
+    for got in results:
+        np.testing.assert_array_equal(got, want.predict_arrays(u[:50], i[:50]))
