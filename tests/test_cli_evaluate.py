@@ -122,6 +122,6 @@ def test_model_from_args_gives_only_what_the_user_set():
 
     register(sub)
     args = parser.parse_args(["cv", "x", "--factors", "7", "--seed", "4"])
-    assert model_from_args(args) == ("svd", {"n_factors": 7, "random_state": 4}, "surprise")
+    assert model_from_args(args) == ("svd", {"n_factors": 7, "random_state": 4}, "fast")
     args = parser.parse_args(["cv", "x", "--algo", "knnbaseline", "--param", "k=12"])
-    assert model_from_args(args) == ("knnbaseline", {"k": 12}, "surprise")
+    assert model_from_args(args) == ("knnbaseline", {"k": 12}, "fast")

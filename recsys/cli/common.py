@@ -51,8 +51,8 @@ def _jsonable(o):
 #: --option -> registry parameter name (aliases such as lr_all/reg_all map per algorithm).
 MODEL_OPTIONS = {"factors": "n_factors", "epochs": "n_epochs", "lr": "lr_all",
                  "reg": "reg_all", "biased": "biased", "baseline_method": "method"}
-# TODO(fast engine): switch the default to "fast" once recsys/fast.py has landed and is tested.
-DEFAULT_ENGINE = "surprise"
+# The fast engine equals Surprise to 1e-9 (tests/test_fast.py) and is 10x+ faster.
+DEFAULT_ENGINE = "fast"
 
 
 def add_model_options(p, lists: bool = False) -> None:
