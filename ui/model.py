@@ -98,9 +98,28 @@ def active_algo(algos=None) -> str:
     return name if name in allowed else allowed[0]
 
 
+@st.cache_resource(show_spinner=False)
+def _fast_engine_warm() -> float:
+    from recsys.fast import warm_up
+
+    return warm_up()
+
+
+def warm_up_fast_engine() -> None:
+    """Compile (or load from numba's disk cache) the fast kernels once per process, visibly."""
+    if st.session_state.get("_fast_warm"):
+        return
+    with st.status("Warming up the fast engine (compiling kernels once)…", expanded=False) as s:
+        seconds = _fast_engine_warm()
+        s.update(label=f"Fast engine ready (warm-up {seconds:.1f} s)", state="complete")
+    st.session_state["_fast_warm"] = True
+
+
 def model_controls(sel, algos=None) -> tuple[str, dict]:
     """Sidebar: the active algorithm and its parameters. Returns ``(name, params)`` with
     params = UI values + the sidebar seed as random_state."""
+    if sel.engine == "fast":
+        warm_up_fast_engine()
     allowed = list(algos or REGISTRY)
     name = active_algo(allowed)
     wk = "_sidebar_" + ALGO_KEY
@@ -172,6 +191,8 @@ def active_model(sel, algos=None):
     active model outside it falls back to the first allowed algorithm with a notice. The sidebar
     shows which model is active. Errors (bad parameters) show with ``st.error`` and stop the page.
     """
+    if sel.engine == "fast":
+        warm_up_fast_engine()
     allowed = list(algos or REGISTRY)
     stored = st.session_state.get(ALGO_KEY, DEFAULT_ALGO)
     name = active_algo(allowed)

@@ -102,8 +102,6 @@ def sidebar() -> Selection:
                  help="Fast: FactorLab's numba engine, equal to Surprise to 1e-9, 10x+ faster. "
                       "Surprise: the reference library.")
         engine = st.session_state["engine"]
-        if engine == "fast":
-            _warm_up_fast_engine()
 
         cap = full.n_users if engine == "fast" else min(full.n_users, SURPRISE_MAX_USERS)
         kw = bind("sample_users", DEFAULT_SAMPLE)
@@ -129,23 +127,6 @@ def sidebar() -> Selection:
             st.info(note)
     return Selection(ratings=sample, full=full, dataset=spec, label=labels.get(spec, spec),
                      sample_users=sample.n_users, seed=seed, engine=engine)
-
-
-@st.cache_resource(show_spinner=False)
-def _fast_engine_warm() -> float:
-    from recsys.fast import warm_up
-
-    return warm_up()
-
-
-def _warm_up_fast_engine() -> None:
-    """Compile (or load from numba's disk cache) the fast kernels once per process, visibly."""
-    if st.session_state.get("_fast_warm"):
-        return
-    with st.status("Warming up the fast engine (compiling kernels once)…", expanded=False) as s:
-        seconds = _fast_engine_warm()
-        s.update(label=f"Fast engine ready (warm-up {seconds:.1f} s)", state="complete")
-    st.session_state["_fast_warm"] = True
 
 
 def _load_with_fallback(spec: str) -> tuple[Ratings, str]:

@@ -9,7 +9,7 @@ import platform
 import resource
 import time
 
-SECTIONS = ("parse", "fast", "evaluate", "explore")
+SECTIONS = ("parse", "fast", "evaluate", "explore", "ui")
 COLUMNS = ("section", "benchmark", "size", "seconds", "peak_rss_mb", "ratio", "note")
 
 
