@@ -165,3 +165,42 @@ def test_page_opens_without_exception(server, browser, stem):
         _check(page, stem + "_used")
     assert not errors, errors
     page.close()
+
+
+def test_upload_bad_then_good_file(server, browser, tmp_path):
+    """A malformed upload shows the file and line and keeps the loaded data; a good one loads."""
+    bad = tmp_path / "bad.csv"
+    bad.write_text("user,item,rating\n1,10,4\n2,10,x\n")
+    good = tmp_path / "good.csv"
+    good.write_text("userId,movieId,rating\n" + "".join(
+        f"{u},{i},{1 + (u * i) % 5}\n" for u in range(1, 5) for i in range(1, 8)))
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"{server}/Data", timeout=60_000)
+    _settle(page)
+    side = page.locator("[data-testid='stSidebar']")
+
+    def upload(path):
+        box = side.locator("[data-testid='stSelectbox'] input").first
+        box.click()
+        box.fill("Upload")
+        box.press("Enter")
+        _settle(page)
+        side.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(path))
+        _settle(page)
+        side.get_by_role("button", name="Load this file", exact=True).click()
+        _settle(page)
+
+    upload(bad)
+    errors = side.locator("[data-testid='stAlertContentError']")
+    assert errors.count() >= 1
+    text = errors.first.inner_text()
+    assert "bad.csv" in text and "line 3" in text and "'x'" in text, text
+    # the demo data is still the one shown
+    assert "500 users" in _main(page).inner_text()
+    _check(page, "upload_bad")
+
+    upload(good)
+    body = _main(page).inner_text()
+    assert "28 interactions, 4 users, 7 movies" in body, body[:500]
+    _check(page, "upload_good")
+    page.close()

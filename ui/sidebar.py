@@ -96,7 +96,7 @@ def sidebar() -> Selection:
         if st.session_state["dataset"] == UPLOAD:
             _upload_form()
 
-        full, spec = _load_with_fallback(st.session_state["dataset"])
+        full, spec = _load_with_fallback(st.session_state["dataset"], labels)
 
         st.radio("Engine", list(ENGINES), **bind("engine", "fast"), format_func=ENGINES.get, horizontal=True,
                  help="Fast: FactorLab's numba engine, equal to Surprise to 1e-9, 10x+ faster. "
@@ -129,7 +129,7 @@ def sidebar() -> Selection:
                      sample_users=sample.n_users, seed=seed, engine=engine)
 
 
-def _load_with_fallback(spec: str) -> tuple[Ratings, str]:
+def _load_with_fallback(spec: str, labels: dict) -> tuple[Ratings, str]:
     """Load ``spec``; on bad input show the error and keep the last dataset that loaded."""
     if spec != UPLOAD:
         try:
@@ -142,7 +142,7 @@ def _load_with_fallback(spec: str) -> tuple[Ratings, str]:
             st.error("That upload is no longer in this session; pick another dataset.")
     last = st.session_state.get("last_good_dataset")
     if last and last != spec:
-        st.info(f"Still showing the previous dataset: {last}")
+        st.info(f"Still showing the previous dataset: {labels.get(last, last)}")
         return _get_full(last), last
     if spec == UPLOAD:
         st.info("Upload a ratings file to continue.")
@@ -172,7 +172,7 @@ def _upload_form() -> None:
         ts_col = st.selectbox("Timestamp column (optional)", ["(none)"] + cols,
                               index=cols.index(guess["timestamp"]) + 1 if guess["timestamp"] else 0)
         scale = st.text_input("Rating scale (blank = infer), e.g. 1-5", "")
-        ok = st.form_submit_button("Load")
+        ok = st.form_submit_button("Load this file")
     if not ok:
         return
     try:
