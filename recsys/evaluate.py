@@ -29,9 +29,11 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
+import functools
 import hashlib
 import itertools
 import math
+import threading
 import time
 from typing import Callable
 
@@ -56,18 +58,31 @@ def measure_names(k: int = 10) -> tuple[str, ...]:
 def kfold_indices(n: int, n_folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """(train, test) rating indices of each fold, exactly as Surprise's
     ``KFold(n_folds, random_state=seed, shuffle=True).split`` orders them."""
+    return [fold_indices(n, n_folds, seed, f) for f in range(n_folds)]
+
+
+def fold_indices(n: int, n_folds: int, seed, fold: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train, test) indices of one fold of ``kfold_indices``, built on demand (only one fold's
+    arrays exist at a time; the shuffled permutation is computed once per (n, seed))."""
+    indices = _permutation(n, seed) if isinstance(seed, int) else _shuffled(n, seed)
+    base, extra = divmod(n, n_folds)
+    start = fold * base + min(fold, extra)
+    stop = start + base + (1 if fold < extra else 0)
+    return np.concatenate([indices[:start], indices[stop:]]), indices[start:stop]
+
+
+def _shuffled(n: int, seed) -> np.ndarray:
     from surprise.utils import get_rng
 
     indices = np.arange(n)
     get_rng(seed).shuffle(indices)
-    out, start, stop = [], 0, 0
-    for f in range(n_folds):
-        start = stop
-        stop += n // n_folds
-        if f < n % n_folds:
-            stop += 1
-        out.append((np.concatenate([indices[:start], indices[stop:]]), indices[start:stop]))
-    return out
+    indices.flags.writeable = False
+    return indices
+
+
+@functools.lru_cache(maxsize=2)
+def _permutation(n: int, seed: int) -> np.ndarray:
+    return _shuffled(n, seed)
 
 
 def _check_folds(n_folds, n_ratings) -> int:
@@ -91,18 +106,22 @@ def _fingerprint(ratings) -> str:
 
 # One Surprise Dataset per process and ratings (workers get several folds of the same data).
 _DATASETS: dict[str, object] = {}
+_DATASETS_LOCK = threading.Lock()  # Streamlit sessions run folds in their own threads
 
 
 def _dataset(ratings, fp: str):
-    if fp not in _DATASETS:
-        _DATASETS.clear()
-        _DATASETS[fp] = ratings.to_surprise()
-    return _DATASETS[fp]
+    with _DATASETS_LOCK:
+        data = _DATASETS.get(fp)
+        if data is None:
+            data = ratings.to_surprise()
+            _DATASETS.clear()
+            _DATASETS[fp] = data
+        return data
 
 
 def _fold_sets(ratings, fp, n_folds, seed, fold):
     data = _dataset(ratings, fp)
-    train_idx, test_idx = kfold_indices(len(data.raw_ratings), n_folds, seed)[fold]
+    train_idx, test_idx = fold_indices(len(data.raw_ratings), n_folds, seed, fold)
     raw = data.raw_ratings
     trainset = data.construct_trainset([raw[i] for i in train_idx])
     testset = data.construct_testset([raw[i] for i in test_idx])
@@ -131,7 +150,7 @@ def _run_fold_arrays(ratings, name, params, n_folds, seed, fold, k, threshold) -
     same ids and rating order as Surprise's, so the same model and numbers (to ~1e-12)."""
     from .fast import surprise_numbering
 
-    train_idx, test_idx = kfold_indices(ratings.n_ratings, n_folds, seed)[fold]
+    train_idx, test_idx = fold_indices(ratings.n_ratings, n_folds, seed, fold)
     algo = make_algo(name, params, "fast")
     t0 = time.perf_counter()
     ui, ii, u_back, i_back = surprise_numbering(ratings.users[train_idx],
@@ -199,8 +218,9 @@ def _execute(tasks: list, n_jobs: int = 1, backend: str = "processes",
     """Yield ``(index, result)`` for ``tasks`` (``(fn, args)`` pairs) as they finish.
 
     ``n_jobs == 1``: in order, in this thread. Otherwise in a pool. Stops early (cancelling what
-    has not started; killing loky workers still busy) when ``should_stop()`` turns true or when
-    the consumer closes the generator.
+    has not started) when ``should_stop()`` turns true or when the consumer closes the generator.
+    Tasks already running in the shared loky pool finish in the background: the pool serves
+    every session of the process, so killing its workers would break other sessions' runs.
     """
     stop = should_stop or (lambda: False)
     if n_jobs <= 1 or len(tasks) <= 1:
@@ -227,8 +247,6 @@ def _execute(tasks: list, n_jobs: int = 1, backend: str = "processes",
         if not finished:
             for fut in pending:
                 fut.cancel()
-            if not owned and any(f.running() for f in pending):
-                pool.shutdown(wait=False, kill_workers=True)
         if owned:
             pool.shutdown(wait=finished, cancel_futures=True)
 

@@ -28,8 +28,9 @@ model after that epoch (live arrays: copy them to keep them). The model after ep
 with ``n_epochs=e``, so a learning curve costs one fit.
 
 Array path (no Surprise Trainset, no per-rating Python objects): ``fit_arrays``, ``fit_ratings``,
-``predict_arrays``, ``kfold_indices`` (Surprise's ``KFold`` splits), ``surprise_numbering`` (a fold's
-ids renumbered as Surprise's Trainset would) and ``cross_validate_arrays``.
+``predict_arrays`` and ``surprise_numbering`` (a fold's ids renumbered as Surprise's Trainset
+would); ``recsys.evaluate.cross_validate(..., engine="fast")`` runs k-fold CV on them with
+Surprise's ``KFold`` splits.
 """
 from __future__ import annotations
 
@@ -60,8 +61,8 @@ def _locked(kernel, *args):
     with _PARALLEL_LOCK:
         return kernel(*args)
 
-__all__ = ["FastSVD", "FastNMF", "ArrayTrainset", "warm_up", "kfold_indices",
-           "surprise_numbering", "trainset_arrays", "cross_validate_arrays", "MODES",
+__all__ = ["FastSVD", "FastNMF", "ArrayTrainset", "warm_up",
+           "surprise_numbering", "trainset_arrays", "MODES",
            "PARALLEL_THRESHOLD"]
 
 
@@ -467,28 +468,6 @@ class FastNMF(_FastMF):
 
 
 # ---------------------------------------------------------------------------------- CV on arrays
-def kfold_indices(n_ratings, n_splits=5, random_state=None):
-    """Surprise's ``KFold(n_splits, random_state, shuffle=True)`` as index arrays.
-
-    Yields ``(train_idx, test_idx)`` (int64 positions into the rating list) in Surprise's order:
-    indices shuffled by ``get_rng(random_state).shuffle``, fold f tests the f-th slice (the first
-    ``n % n_splits`` slices one longer) and trains on the rest, earlier slices first.
-    """
-    n_ratings = int(n_ratings)
-    if not _is_int(n_splits) or n_splits > n_ratings or n_splits < 2:
-        raise InputError("Incorrect value for n_splits={}. Must be >=2 and less than the number "
-                         "of ratings".format(n_ratings), value=n_splits)
-    indices = np.arange(n_ratings)
-    get_rng(random_state).shuffle(indices)
-    start = stop = 0
-    for fold_i in range(n_splits):
-        start = stop
-        stop += n_ratings // n_splits
-        if fold_i < n_ratings % n_splits:
-            stop += 1
-        yield np.concatenate([indices[:start], indices[stop:]]), indices[start:stop]
-
-
 def surprise_numbering(users, items):
     """Renumber a training list's ids by first appearance, as Surprise's Trainset does.
 
@@ -499,45 +478,6 @@ def surprise_numbering(users, items):
     ui, u_back = pd.factorize(np.asarray(users), sort=False)
     ii, i_back = pd.factorize(np.asarray(items), sort=False)
     return ui.astype(np.int32), ii.astype(np.int32), np.asarray(u_back), np.asarray(i_back)
-
-
-def cross_validate_arrays(ratings, algo_factory, n_splits=5, seed=0, callback=None):
-    """k-fold CV on a ``recsys.data.Ratings`` without Surprise objects.
-
-    Same splits, same per-fold models and same RMSE/MAE as
-    ``surprise.model_selection.cross_validate(algo, ratings.to_surprise(), cv=KFold(n_splits,
-    random_state=seed))`` when ``algo_factory()`` builds a FastSVD/FastNMF (to ~1e-12; bitwise mode
-    model to the bit). ``callback(fold, row)`` is called after each fold with
-    ``row = {"fold", "rmse", "mae", "fit_time", "test_time", "n_train", "n_test"}``.
-    Returns Surprise-style ``{"test_rmse", "test_mae", "fit_time", "test_time"}`` arrays.
-    """
-    out = {"test_rmse": [], "test_mae": [], "fit_time": [], "test_time": []}
-    users, items = ratings.users, ratings.items
-    for fold, (tr, te) in enumerate(kfold_indices(ratings.n_ratings, n_splits, seed)):
-        t0 = time.perf_counter()
-        ui, ii, u_back, i_back = surprise_numbering(users[tr], items[tr])
-        algo = algo_factory()
-        algo.fit_arrays(ui, ii, ratings.ratings[tr], len(u_back), len(i_back),
-                        rating_scale=ratings.rating_scale)
-        del ui, ii, tr
-        fit_time = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        umap = np.full(ratings.n_users, -1, dtype=np.int64)
-        umap[u_back] = np.arange(len(u_back))
-        imap = np.full(ratings.n_items, -1, dtype=np.int64)
-        imap[i_back] = np.arange(len(i_back))
-        est = algo.predict_arrays(umap[users[te]], imap[items[te]])
-        err = ratings.ratings[te].astype(np.float64) - est
-        rmse = float(np.sqrt(np.mean(err ** 2)))
-        mae = float(np.mean(np.abs(err)))
-        test_time = time.perf_counter() - t0
-        for key, v in zip(out, (rmse, mae, fit_time, test_time)):
-            out[key].append(v)
-        if callback is not None:
-            callback(fold, {"fold": fold, "rmse": rmse, "mae": mae, "fit_time": fit_time,
-                            "test_time": test_time, "n_train": int(ratings.n_ratings - len(te)),
-                            "n_test": int(len(te))})
-    return {k: np.asarray(v) for k, v in out.items()}
 
 
 # ---------------------------------------------------------------------------------- warm-up

@@ -394,11 +394,14 @@ def make_algo(name: str, params: dict | None = None, engine: str = "surprise"):
 def fit_full(ratings, name: str, params: dict | None = None, engine: str = "surprise"):
     """Fit ``name`` on every rating of ``ratings`` (the tutorial's ``build_full_trainset``).
 
-    The trainset is ``algo.trainset``; its inner ids equal ``ratings``' inner ids.
+    The trainset is ``algo.trainset``; its inner ids equal ``ratings``' inner ids. The fast
+    engine fits from the ``Ratings`` arrays (``fit_ratings``: the same model, no per-rating
+    Python objects, so it scales to the full Netflix Prize); other models get Surprise's Trainset.
     """
     algo = make_algo(name, params, engine)
-    trainset = ratings.to_surprise().build_full_trainset()
-    algo.fit(trainset)
+    if hasattr(algo, "fit_ratings"):
+        return algo.fit_ratings(ratings)
+    algo.fit(ratings.to_surprise().build_full_trainset())
     return algo
 
 

