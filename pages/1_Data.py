@@ -32,13 +32,12 @@ st.info(
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def page_data(key: tuple, _r):
-    per_user = np.sort(_r.ratings_per_user())[::-1]
-    per_item = np.sort(_r.ratings_per_item())[::-1]
     items = _r.item_stats().sort_values("n_ratings", ascending=False, kind="stable")
-    return per_user, per_item, items
+    return _r.long_tails(), items
 
 
-per_user, per_item, items = page_data(sel.key, r)
+tails, items = page_data(sel.key, r)
+per_user, per_item = tails["per_user"], tails["per_item"]
 
 left, right = st.columns(2)
 with left:
@@ -60,10 +59,9 @@ with right:
     tail.update_yaxes(type="log", title="ratings")
     tail.update_layout(height=320, margin=dict(t=10, b=10), legend=dict(x=0.55, y=0.98))
     st.plotly_chart(tail, key="tails")
-    st.caption(f"Median ratings per user: {int(np.median(per_user))}; per movie: "
-               f"{int(np.median(per_item))}. The top 10% of movies hold "
-               f"{100 * per_item[:max(1, len(per_item) // 10)].sum() / per_item.sum():.0f}% "
-               "of all ratings.")
+    st.caption(f"Median ratings per user: {tails['median_per_user']:g}; per movie: "
+               f"{tails['median_per_item']:g}. The top 10% of movies hold "
+               f"{100 * tails['top10pct_item_share']:.0f}% of all ratings.")
 
 st.subheader("A slice of the user × movie matrix")
 n_slice = st.slider("Users and movies in the slice", 10, 200, 60, step=10, key="slice_size",
@@ -72,16 +70,7 @@ n_slice = st.slider("Users and movies in the slice", 10, 200, 60, step=10, key="
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def matrix_slice(key: tuple, n: int, _r):
-    top_u = np.argsort(-_r.ratings_per_user(), kind="stable")[:n]
-    top_i = np.argsort(-_r.ratings_per_item(), kind="stable")[:n]
-    pos_u = np.full(_r.n_users, -1)
-    pos_u[top_u] = np.arange(len(top_u))
-    pos_i = np.full(_r.n_items, -1)
-    pos_i[top_i] = np.arange(len(top_i))
-    m = np.full((len(top_u), len(top_i)), np.nan)
-    keep = (pos_u[_r.users] >= 0) & (pos_i[_r.items] >= 0)
-    m[pos_u[_r.users[keep]], pos_i[_r.items[keep]]] = _r.ratings[keep]
-    return m, _r.user_ids[top_u], _r.item_info["title"].to_numpy()[top_i]
+    return _r.matrix_slice(n)
 
 
 m, ulabels, ilabels = matrix_slice(sel.key, n_slice, r)

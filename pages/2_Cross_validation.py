@@ -61,9 +61,11 @@ with top[1]:
 c = st.columns(3)
 n_folds = c[0].slider("Folds", 2, 10, **bind("cv_folds", 5))
 k = c[1].slider("k (top-k for precision/recall/NDCG)", 1, 50, **bind("cv_k", 10))
-threshold = c[2].slider("Relevant if true rating ≥", float(sel.ratings.rating_scale[0]),
-                        float(sel.ratings.rating_scale[1]), step=0.5,
-                        **bind("cv_threshold", min(4.0, float(sel.ratings.rating_scale[1]))))
+lo_r, hi_r = (float(v) for v in sel.ratings.rating_scale)
+if "cv_threshold" in st.session_state:  # another dataset may have another scale
+    st.session_state["cv_threshold"] = min(max(st.session_state["cv_threshold"], lo_r), hi_r)
+threshold = c[2].slider("Relevant if true rating ≥", lo_r, hi_r, step=0.5,
+                        **bind("cv_threshold", min(4.0, hi_r)))
 
 if algos:
     tabs = st.tabs([REGISTRY[a].label for a in algos])

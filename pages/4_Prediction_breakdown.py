@@ -64,6 +64,9 @@ with right:
         options = [i for i in items if i not in seen]
     else:
         options = items
+    if not options:
+        st.info(f"User {user} has rated every movie of the sample: pick another filter.")
+        st.stop()
     if st.session_state.get("explain_item") not in options:
         st.session_state["explain_item"] = options[0]
     st.selectbox("Movie (type to search by title or id)", options,

@@ -1,5 +1,4 @@
 """Similar movies: nearest neighbours of a movie in the space of item factors q_i."""
-import numpy as np
 import plotly.express as px
 import streamlit as st
 
@@ -8,6 +7,7 @@ from ui.sidebar import sidebar
 sel = sidebar()
 
 from ui.model import active_model, bind  # noqa: E402
+from ui.pickers import pick_random  # noqa: E402
 
 algo, desc = active_model(sel, ("svd", "nmf"))
 
@@ -34,10 +34,6 @@ def cached_similar(key: tuple, model: str, item: str, n: int, metric: str, min_r
     return similar_items(_algo, _r, item, n=n, metric=metric, min_ratings=min_ratings)
 
 
-def _random_movie(options: list) -> None:
-    st.session_state["similar_item"] = str(np.random.default_rng().choice(options))
-
-
 c1, c2 = st.columns([3, 2])
 with c1:
     query = st.text_input("Search titles (partial, case-insensitive; or a movie id)",
@@ -53,7 +49,8 @@ with c1:
     st.selectbox(f"Movie ({len(options)} match{'es' if len(options) != 1 else ''}, most-rated "
                  "first)", options, **bind("similar_item", options[0]),
                  format_func=lambda i: labels.get(i, i))
-    st.button("🎲 Random movie", on_click=_random_movie, args=(options,), key="rand_movie")
+    st.button("🎲 Random movie", on_click=pick_random, args=("similar_item", options),
+              key="rand_movie")
 with c2:
     metric = st.radio("Similarity", list(METRICS), format_func=METRICS.get,
                       **bind("similar_metric", "cosine"))

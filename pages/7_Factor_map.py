@@ -115,7 +115,7 @@ if n_labels:
                              hoverinfo="skip", showlegend=False))
 
 if query:
-    hits = search_titles(r, query, limit=1)
+    hits = search_titles(r, query)
     hits = hits[hits["item"].isin(df["item"])] if not hits.empty else hits
     if hits.empty:
         st.warning(f"No drawn movie matches {query!r}.")

@@ -139,6 +139,31 @@ class Ratings:
             out["mean_rating"] = np.where(n > 0, s / np.maximum(n, 1), np.nan)
         return out
 
+    def long_tails(self) -> dict:
+        """Ratings per user and per item, most active first, with their medians and the share
+        of all ratings held by the top 10% of items (the Data page's long-tail panel)."""
+        per_user = np.sort(self.ratings_per_user())[::-1]
+        per_item = np.sort(self.ratings_per_item())[::-1]
+        top = per_item[:max(1, len(per_item) // 10)].sum()
+        return {"per_user": per_user, "per_item": per_item,
+                "median_per_user": float(np.median(per_user)),
+                "median_per_item": float(np.median(per_item)),
+                "top10pct_item_share": float(top / per_item.sum())}
+
+    def matrix_slice(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The ``n`` most active users x the ``n`` most rated items as a dense matrix (NaN =
+        unrated), with their raw user ids and item titles. Ties keep inner-id order."""
+        top_u = np.argsort(-self.ratings_per_user(), kind="stable")[:n]
+        top_i = np.argsort(-self.ratings_per_item(), kind="stable")[:n]
+        pos_u = np.full(self.n_users, -1)
+        pos_u[top_u] = np.arange(len(top_u))
+        pos_i = np.full(self.n_items, -1)
+        pos_i[top_i] = np.arange(len(top_i))
+        m = np.full((len(top_u), len(top_i)), np.nan)
+        keep = (pos_u[self.users] >= 0) & (pos_i[self.items] >= 0)
+        m[pos_u[self.users[keep]], pos_i[self.items[keep]]] = self.ratings[keep]
+        return m, self.user_ids[top_u], self.item_info["title"].to_numpy()[top_i]
+
     def to_frame(self) -> pd.DataFrame:
         """Raw-id DataFrame with columns user, item, rating (and timestamp when known)."""
         df = pd.DataFrame({

@@ -71,3 +71,19 @@ def test_bad_dataset_shows_error_and_keeps_previous(ml100k_dir, tmp_path, monkey
     # the previously loaded dataset is still shown
     assert "500 users" in _texts(at)
     assert at.metric[1].value == "500"
+
+
+@pytest.mark.parametrize("text,scale", [("", None), ("1-5", (1.0, 5.0)), ("0.5..5", (0.5, 5.0)),
+                                        ("-10 - 10", (-10.0, 10.0)), ("1,10", (1.0, 10.0))])
+def test_upload_rating_scale_parsing(text, scale):
+    from ui.sidebar import _parse_scale
+
+    assert _parse_scale(text) == scale
+
+
+def test_upload_rating_scale_rejects_garbage():
+    from recsys.errors import InputError
+    from ui.sidebar import _parse_scale
+
+    with pytest.raises(InputError, match="1-5"):
+        _parse_scale("one to five")

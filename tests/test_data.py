@@ -192,3 +192,18 @@ def test_make_item_info_without_table():
     assert info["title"].tolist() == ["item a", "item b"]
     assert info["genres"].tolist() == ["", ""]
     assert str(info["year"].dtype) == "Int64"
+
+
+def test_long_tails_and_matrix_slice_exact():
+    # users a (3 ratings), b (2), c (1); items x (3), y (2), z (1)
+    r = Ratings.from_arrays(["a", "a", "a", "b", "b", "c"], ["x", "y", "z", "x", "y", "x"],
+                            [5, 4, 3, 2, 1, 5], rating_scale=(1, 5))
+    t = r.long_tails()
+    assert t["per_user"].tolist() == [3, 2, 1] and t["per_item"].tolist() == [3, 2, 1]
+    assert t["median_per_user"] == 2.0 and t["median_per_item"] == 2.0
+    assert t["top10pct_item_share"] == 0.5  # the top item (x) holds 3 of 6 ratings
+    m, users, titles = r.matrix_slice(2)
+    assert users.tolist() == ["a", "b"] and titles.tolist() == ["item x", "item y"]
+    np.testing.assert_array_equal(m, [[5, 4], [2, 1]])
+    m3, _, _ = r.matrix_slice(3)
+    assert np.isnan(m3[1, 2]) and np.isnan(m3[2, 1]) and m3[2, 0] == 5

@@ -7,6 +7,7 @@ switches, deep links and AppTest runs (see DESIGN.md).
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 
 import streamlit as st
@@ -30,9 +31,13 @@ class Selection:
     full: Ratings
     dataset: str          # dataset spec (or "upload:<name>:<digest>")
     label: str
-    sample_users: int     # users in the sample (== full.n_users when "all users")
     seed: int
     engine: str
+
+    @property
+    def sample_users(self) -> int:
+        """Users in the sample (== full.n_users when every user is kept)."""
+        return self.ratings.n_users
 
     @property
     def key(self) -> tuple:
@@ -126,7 +131,7 @@ def sidebar() -> Selection:
         for note in full.notices + sample.notices:
             st.info(note)
     return Selection(ratings=sample, full=full, dataset=spec, label=labels.get(spec, spec),
-                     sample_users=sample.n_users, seed=seed, engine=engine)
+                     seed=seed, engine=engine)
 
 
 def _load_with_fallback(spec: str, labels: dict) -> tuple[Ratings, str]:
@@ -183,7 +188,9 @@ def _upload_form() -> None:
     except InputError as err:
         st.error(str(err))
         return
-    digest = hashlib.sha256(data).hexdigest()[:12]
+    # the key covers the bytes and every choice of the form: re-mapping the same file is new data
+    digest = hashlib.sha256(data + repr((user_col, item_col, rating_col, ts_col,
+                                         rating_scale)).encode()).hexdigest()[:12]
     spec = f"{UPLOAD}:{up.name}:{digest}"
     st.session_state["uploads"][spec] = ratings
     st.session_state["dataset"] = spec
@@ -191,12 +198,11 @@ def _upload_form() -> None:
 
 
 def _parse_scale(text: str):
+    """"1-5", "0.5..5", "-10 - 10" or "1,10" -> (low, high); blank -> None (infer)."""
     text = text.strip()
     if not text:
         return None
-    parts = text.replace("..", "-").replace(",", "-").split("-")
-    try:
-        lo, hi = (float(p) for p in parts if p.strip() != "")
-    except ValueError:
-        raise InputError("rating scale must look like 1-5", value=text) from None
-    return (lo, hi)
+    m = re.fullmatch(r"(-?\d+(?:\.\d*)?)\s*(?:-|\.\.|,|to)\s*(-?\d+(?:\.\d*)?)", text)
+    if not m:
+        raise InputError("rating scale must look like 1-5", value=text)
+    return (float(m.group(1)), float(m.group(2)))

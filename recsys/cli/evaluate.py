@@ -45,12 +45,12 @@ def _add_eval_options(p) -> None:
                    help="worker processes (0 = auto: 2 for big runs, else 1)")
 
 
-def _jobs(args, ratings, n_tasks: int) -> int:
+def _jobs(args, ratings, n_tasks: int, engine: str) -> int:
     from ..evaluate import auto_jobs
 
     if args.jobs < 0:
         raise InputError("--jobs must be 0 (auto) or more", value=args.jobs)
-    return args.jobs or auto_jobs(ratings.n_ratings, n_tasks)
+    return args.jobs or auto_jobs(ratings.n_ratings, n_tasks, engine=engine)
 
 
 def _progress(msg: str) -> None:
@@ -63,7 +63,7 @@ def run_cv(args) -> int:
 
     name, params, engine = model_from_args(args)
     ratings = load_sample(args)
-    jobs = _jobs(args, ratings, args.folds)
+    jobs = _jobs(args, ratings, args.folds, engine)
     quiet = args.json
     res = cross_validate(ratings, name, params, engine, n_folds=args.folds, seed=args.seed,
                          k=args.k, threshold=args.threshold, n_jobs=jobs,
@@ -143,7 +143,7 @@ def run_grid(args) -> int:
     n_cells = 1
     for v in grid.values():
         n_cells *= len(v)
-    jobs = _jobs(args, ratings, n_cells * args.folds)
+    jobs = _jobs(args, ratings, n_cells * args.folds, engine)
     quiet = args.json
 
     def show(cell):
