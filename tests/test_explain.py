@@ -1,27 +1,11 @@
 """recsys.explain: the breakdown μ + b_u + b_i + q_iᵀp_u against Surprise's predict()."""
 import numpy as np
-import pandas as pd
 import pytest
 from surprise import NMF, SVD, SVDpp, BaselineOnly
 
-from recsys.data import Ratings
+from fixtures import make_ratings
 from recsys.errors import InputError
 from recsys.explain import breakdown, check_aligned, model_parts
-
-
-def make_ratings(n_users=30, n_items=40, density=0.35, seed=1) -> Ratings:
-    """A small random 1..5 rating set with titles, years and genres."""
-    rng = np.random.default_rng(seed)
-    cells = np.flatnonzero(rng.random(n_users * n_items) < density)
-    users, items = cells // n_items, cells % n_items
-    values = rng.integers(1, 6, size=len(cells))
-    table = pd.DataFrame({"item": [f"m{i}" for i in range(n_items)],
-                          "title": [f"Movie {i}" for i in range(n_items)],
-                          "year": [1990 + i % 10 for i in range(n_items)],
-                          "genres": ["Drama|Comedy" if i % 2 else "Action" for i in
-                                     range(n_items)]})
-    return Ratings.from_arrays([f"u{u}" for u in users], [f"m{i}" for i in items], values,
-                               item_table=table, rating_scale=(1, 5), name="tiny")
 
 
 MODELS = {

@@ -4,22 +4,11 @@ import pandas as pd
 import pytest
 from surprise import NMF, SVD
 
+from fixtures import make_ratings
 from recsys.data import Ratings
 from recsys.errors import InputError
 from recsys.recommend import (item_similarities, search_titles, similar_items, top_n, top_n_all,
                               user_top_rated)
-
-
-def make_ratings(n_users=30, n_items=40, density=0.35, seed=1) -> Ratings:
-    rng = np.random.default_rng(seed)
-    cells = np.flatnonzero(rng.random(n_users * n_items) < density)
-    users, items = cells // n_items, cells % n_items
-    values = rng.integers(1, 6, size=len(cells))
-    table = pd.DataFrame({"item": [f"m{i}" for i in range(n_items)],
-                          "title": [f"Movie {i}" for i in range(n_items)],
-                          "year": [1990 + i % 10 for i in range(n_items)]})
-    return Ratings.from_arrays([f"u{u}" for u in users], [f"m{i}" for i in items], values,
-                               item_table=table, rating_scale=(1, 5), name="tiny")
 
 
 def fit(ratings, algo):

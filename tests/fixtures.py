@@ -1,0 +1,20 @@
+"""Small fixture builders shared by several test modules (import: `from fixtures import ...`)."""
+import numpy as np
+import pandas as pd
+
+from recsys.data import Ratings
+
+
+def make_ratings(n_users=30, n_items=40, density=0.35, seed=1) -> Ratings:
+    """A small random 1..5 rating set with titles, years and genres."""
+    rng = np.random.default_rng(seed)
+    cells = np.flatnonzero(rng.random(n_users * n_items) < density)
+    users, items = cells // n_items, cells % n_items
+    values = rng.integers(1, 6, size=len(cells))
+    table = pd.DataFrame({"item": [f"m{i}" for i in range(n_items)],
+                          "title": [f"Movie {i}" for i in range(n_items)],
+                          "year": [1990 + i % 10 for i in range(n_items)],
+                          "genres": ["Drama|Comedy" if i % 2 else "Action" for i in
+                                     range(n_items)]})
+    return Ratings.from_arrays([f"u{u}" for u in users], [f"m{i}" for i in items], values,
+                               item_table=table, rating_scale=(1, 5), name="tiny")
