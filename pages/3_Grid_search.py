@@ -37,13 +37,11 @@ n_folds = c[1].slider("Folds", 2, 5, **bind("grid_folds", 3))
 measure = c[2].radio("Measure", ["rmse", "mae"], horizontal=True, **bind("grid_measure", "rmse"))
 
 spec = get_spec(algo)
-lr_name = "lr_all"
-reg_name = "reg_all" if "reg_all" in spec.param_names or "reg_all" in spec.aliases else None
 g = st.columns(4)
 texts = {
     "n_factors": g[0].text_input("n_factors", **bind("grid_factors", "10, 50, 100")),
     "n_epochs": g[1].text_input("n_epochs", **bind("grid_epochs", "20, 50")),
-    lr_name: g[2].text_input("lr_all (optional)", **bind("grid_lr", ""),
+    "lr_all": g[2].text_input("lr_all (optional)", **bind("grid_lr", ""),
                              help="NMF: sets lr_bu and lr_bi (biased NMF only)."),
     "reg_all": g[3].text_input("reg_all (optional)", **bind("grid_reg", ""),
                                help="NMF: sets reg_pu and reg_qi."),
@@ -62,7 +60,7 @@ def parse(text: str, name: str) -> list:
     return out
 
 
-base = {k: v for k, v in stored_params(algo).items()}
+base = stored_params(algo)
 if spec.has_random_state:
     base["random_state"] = sel.seed
 try:

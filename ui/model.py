@@ -209,9 +209,3 @@ def active_model(sel, algos=None):
         st.stop()
     st.sidebar.success(f"Active model: {text}", icon="🎯")
     return algo, text
-
-
-def default_ui_params(algo: str) -> dict:
-    spec = get_spec(algo)
-    d = default_params(spec.name)
-    return {p.name: d[p.name] for p in spec.params if p.ui}
