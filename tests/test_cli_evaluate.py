@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from recsys import cli
-from recsys.datasets import load_dataset
+from recsys.io.datasets import load_dataset
 from recsys.evaluate import cross_validate, grid_search
 
 

@@ -4,7 +4,7 @@ import io
 import numpy as np
 import pytest
 
-from recsys.csvload import (guess_columns, load_csv, load_titles, sniff_columns,
+from recsys.io.csv import (guess_columns, load_csv, load_titles, sniff_columns,
                             split_title_year)
 from recsys.errors import InputError
 

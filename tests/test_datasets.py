@@ -6,11 +6,11 @@ import types
 
 import pytest
 
-from recsys import datasets, fetch
+from recsys.io import datasets, fetch
 from recsys.cli import main
-from recsys.datasets import list_datasets, load_dataset, parse_params, parse_spec
+from recsys.io.datasets import list_datasets, load_dataset, parse_params, parse_spec
 from recsys.errors import InputError
-from recsys.paths import REPO_DIR
+from recsys.io.paths import REPO_DIR
 
 from test_fetch import INTER, ITEM, make_wheel
 from test_movielens import write_ml1m, write_ml100k, write_ml_latest
@@ -85,9 +85,9 @@ def test_csv_spec_guesses_columns(data):
 
 def test_synthetic_spec_passes_params(monkeypatch):
     seen = []
-    fake = types.ModuleType("recsys.synth")
+    fake = types.ModuleType("recsys.io.synth")
     fake.load_synthetic = lambda params: seen.append(params) or "ratings"
-    monkeypatch.setitem(sys.modules, "recsys.synth", fake)
+    monkeypatch.setitem(sys.modules, "recsys.io.synth", fake)
     assert load_dataset("synthetic") == "ratings"
     assert load_dataset("synthetic:users=50,items=20,ratings=300,seed=1") == "ratings"
     assert seen == [{}, {"users": 50, "items": 20, "ratings": 300, "seed": 1}]

@@ -206,7 +206,7 @@ def test_auto_jobs():
 @pytest.mark.slow
 def test_ml100k_defaults_match_surprise_published_table(ml100k_dir):
     """Surprise's table: ml-100k, 5 folds, defaults: SVD 0.934, NMF 0.963 RMSE."""
-    from recsys.datasets import load_dataset
+    from recsys.io.datasets import load_dataset
 
     r = load_dataset("ml-100k")
     assert r.n_ratings == 100_000

@@ -5,9 +5,9 @@ import zipfile
 import numpy as np
 import pytest
 
-from recsys import fetch
+from recsys.io import fetch
 from recsys.errors import InputError
-from recsys.movielens import load_movielens
+from recsys.io.movielens import load_movielens
 
 INTER = ("user_id:token\titem_id:token\trating:float\ttimestamp:float\n"
          "196\t242\t3\t881250949\n186\t302\t3\t891717742\n").encode()

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from recsys.errors import InputError
-from recsys.movielens import (detect_layout, is_movielens_folder, load_ml100k, load_movielens,
+from recsys.io.movielens import (detect_layout, is_movielens_folder, load_ml100k, load_movielens,
                               read_u_item)
 
 

@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys import cache as cache_mod
-from recsys import netflix
+from recsys.io import cache as cache_mod
+from recsys.io import netflix
 from recsys.data import Ratings
 from recsys.errors import InputError
-from recsys.netflix import load_netflix
+from recsys.io.netflix import load_netflix
 
 DAY = 86400
 

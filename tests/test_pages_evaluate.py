@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from recsys.datasets import load_dataset
+from recsys.io.datasets import load_dataset
 from recsys.evaluate import cross_validate
 
 TIMEOUT = 120

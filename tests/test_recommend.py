@@ -209,7 +209,7 @@ def test_planted_genres_are_recovered_by_neighbours(metric):
 
 
 def test_planted_genres_from_the_synthetic_generator(tmp_path, monkeypatch):
-    synth = pytest.importorskip("recsys.synth")
+    synth = pytest.importorskip("recsys.io.synth")
     monkeypatch.setenv("FACTORLAB_DATA", str(tmp_path))
     monkeypatch.setenv("FACTORLAB_CACHE", str(tmp_path / ".cache"))
     r = synth.load_synthetic({"users": 1000, "items": 100, "ratings": 30000, "seed": 0})

@@ -7,11 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys import synth
+from recsys.io import synth
 from recsys.cli import main
 from recsys.errors import InputError
-from recsys.netflix import load_netflix
-from recsys.synth import NETFLIX_HISTOGRAM, generate, load_synthetic, planted_genres
+from recsys.io.netflix import load_netflix
+from recsys.io.synth import NETFLIX_HISTOGRAM, generate, load_synthetic, planted_genres
 
 
 @pytest.fixture(autouse=True)

@@ -14,7 +14,7 @@ import streamlit as st
 
 from recsys.data import Ratings
 from recsys.errors import InputError
-from recsys.paths import data_dir
+from recsys.io.paths import data_dir
 from ui.state import bind, ensure
 
 UPLOAD = "upload"
@@ -49,7 +49,7 @@ class Selection:
 @st.cache_resource(show_spinner="Loading ratings…", max_entries=8)
 def load_cached(spec: str, data_dir: str) -> Ratings:
     """``data_dir`` is part of the key: specs like ``ml-100k`` resolve under it."""
-    from recsys.datasets import load_dataset
+    from recsys.io.datasets import load_dataset
 
     return load_dataset(spec)
 
@@ -68,7 +68,7 @@ def _get_full(spec: str) -> Ratings:
 @st.cache_data(show_spinner=False, ttl=60)
 def dataset_choices(data_dir: str) -> list[tuple[str, str]]:
     """(label, spec) of every dataset found under ``data_dir`` (re-scanned every minute)."""
-    from recsys.datasets import list_datasets
+    from recsys.io.datasets import list_datasets
 
     return list(list_datasets())
 
@@ -156,7 +156,7 @@ def _load_with_fallback(spec: str, labels: dict) -> tuple[Ratings, str]:
 
 def _upload_form() -> None:
     """Generic CSV/TSV upload with user-mapped columns. Parsed as text; never unpickled."""
-    from recsys.csvload import guess_columns, load_csv, sniff_columns
+    from recsys.io.csv import guess_columns, load_csv, sniff_columns
 
     up = st.file_uploader("Ratings file (CSV/TSV)", type=["csv", "tsv", "txt", "dat"],
                           key="upload_file")

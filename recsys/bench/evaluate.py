@@ -15,7 +15,7 @@ QUICK_GRID = {"n_factors": [10, 50], "n_epochs": [5, 20]}
 
 
 def _data(quick: bool):
-    from ..datasets import load_dataset
+    from ..io.datasets import load_dataset
     from ..errors import InputError
 
     users = 100 if quick else 500

@@ -16,7 +16,7 @@ def _data():
     from ..errors import InputError
 
     try:
-        from ..datasets import load_dataset
+        from ..io.datasets import load_dataset
 
         return load_dataset("ml-100k"), "ml-100k"
     except (InputError, ImportError, OSError):

@@ -3,7 +3,7 @@
 Rows: JIT warm-up; ml-100k full fits (SVD k=100 / 20 epochs and NMF defaults) for Surprise and the
 fast engine (exact and bitwise modes; target >= 10x); 5-fold CV of SVD on a 500-user / 26k-rating
 sample (warm; target < 1 s); and, unless quick, the full tutorial scale: the 24,053,764-rating
-synthetic Netflix set (470,758 users, 4,499 movies; ``recsys.synth``, parsed from its cache)
+synthetic Netflix set (470,758 users, 4,499 movies; ``recsys.io.synth``, parsed from its cache)
 fitted in parallel mode (target < 60 s, peak RSS < 4 GB), with Surprise's and the fast engine's
 fit time and peak RSS at 1M and 5M ratings beside it. Every big measurement runs in a fresh
 subprocess so its peak RSS (``ru_maxrss``) is its own.
@@ -52,15 +52,15 @@ print(json.dumps(out))
 
 
 def child_data(n_ratings: int):
-    """The Netflix-shaped synthetic set of the full scale (n = 24,053,764, via recsys.synth) or
-    scaled down (users in proportion); numpy-random arrays when recsys.synth is unavailable."""
+    """The Netflix-shaped synthetic set of the full scale (n = 24,053,764, via recsys.io.synth) or
+    scaled down (users in proportion); numpy-random arrays when recsys.io.synth is unavailable."""
     from recsys.data import Ratings
 
     users = max(1000, round(FULL["users"] * n_ratings / FULL["ratings"]))
     params = {"users": users, "items": FULL["items"], "ratings": n_ratings, "seed": 0}
     try:
-        from recsys.synth import load_synthetic
-        return load_synthetic(params), "recsys.synth (parsed, cached)"
+        from recsys.io.synth import load_synthetic
+        return load_synthetic(params), "recsys.io.synth (parsed, cached)"
     except ImportError:
         pass
     rng = np.random.default_rng(0)
@@ -82,7 +82,7 @@ def _child(what: str, n: int, timeout: float = 1800) -> dict:
 def _ml100k():
     """(Ratings, label): MovieLens 100K when present, else a 943 x 1682 x 100k synthetic set."""
     try:
-        from recsys.datasets import load_dataset
+        from recsys.io.datasets import load_dataset
         r = load_dataset("ml-100k")
         return r, "ml-100k"
     except Exception:  # not fetched (or loader missing): same shape, random

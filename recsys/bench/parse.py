@@ -21,7 +21,7 @@ QUICK = {"users": 20000, "items": 4499, "ratings": 1_000_000, "seed": 0}
 # Peak RSS is VmHWM: ru_maxrss survives fork+exec, so it would report the parent's peak.
 _CHILD = """
 import json, sys, time
-from recsys.netflix import load_netflix
+from recsys.io.netflix import load_netflix
 t = time.perf_counter()
 r = load_netflix(sys.argv[1])
 secs = time.perf_counter() - t
@@ -40,7 +40,7 @@ def _measure(folder, cache) -> dict:
 
 
 def run(quick: bool = False) -> list[dict]:
-    from ..synth import ensure_synthetic, synthetic_ready
+    from ..io.synth import ensure_synthetic, synthetic_ready
 
     params = QUICK if quick else FULL
     rows = []

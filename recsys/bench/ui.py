@@ -14,7 +14,7 @@ import sys
 import time
 import urllib.request
 
-from ..paths import REPO_DIR
+from ..io.paths import REPO_DIR
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

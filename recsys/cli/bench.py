@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from ..errors import InputError
-from ..paths import REPO_DIR
+from ..io.paths import REPO_DIR
 
 
 def register(sub) -> None:

@@ -21,7 +21,7 @@ def add_json(p) -> None:
 
 def load_sample(args):
     """The Ratings selected by the dataset options (sampled when asked); notices to stderr."""
-    from ..datasets import load_dataset
+    from ..io.datasets import load_dataset
 
     ratings = load_dataset(args.dataset)
     sample = ratings.sample_users(args.sample_users, seed=args.seed)

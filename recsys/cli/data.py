@@ -22,7 +22,7 @@ def register(sub) -> None:
 
 
 def run_fetch(args) -> int:
-    from ..fetch import fetch_ml100k, read_source
+    from ..io.fetch import fetch_ml100k, read_source
 
     path = fetch_ml100k(force=args.force, log=lambda m: print(m, file=sys.stderr, flush=True))
     print(f"ml-100k: {path}")

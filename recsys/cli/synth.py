@@ -5,7 +5,7 @@ from .common import add_json, print_json
 
 
 def register(sub) -> None:
-    from ..synth import DEFAULTS
+    from ..io.synth import DEFAULTS
 
     p = sub.add_parser("synth", help="generate a synthetic Netflix-format folder "
                                      "(combined_data_1.txt, movie_titles.csv, genres.csv)")
@@ -22,7 +22,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..synth import synthetic_folder, synthetic_params, write_netflix
+    from ..io.synth import synthetic_folder, synthetic_params, write_netflix
 
     params = synthetic_params({"users": args.users, "items": args.items,
                                "ratings": args.ratings, "seed": args.seed})

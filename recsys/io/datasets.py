@@ -4,10 +4,10 @@
 spec                                       loads
 =========================================  ================================================
 ``ml-100k``                                ``<data>/ml-100k`` (fetched and verified if missing)
-``netflix:PATH``                           ``recsys.netflix.load_netflix(PATH)``
-``movielens:PATH``                         ``recsys.movielens.load_movielens(PATH)``
-``csv:PATH``                               ``recsys.csvload.load_csv`` with columns guessed by name
-``synthetic[:users=N,items=M,...]``        ``recsys.synth.load_synthetic(params)``
+``netflix:PATH``                           ``recsys.io.netflix.load_netflix(PATH)``
+``movielens:PATH``                         ``recsys.io.movielens.load_movielens(PATH)``
+``csv:PATH``                               ``recsys.io.csv.load_csv`` with columns guessed by name
+``synthetic[:users=N,items=M,...]``        ``recsys.io.synth.load_synthetic(params)``
 =========================================  ================================================
 """
 from __future__ import annotations
@@ -15,8 +15,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import paths
-from .data import Ratings
-from .errors import InputError
+from ..data import Ratings
+from ..errors import InputError
 
 FORMS = ("ml-100k", "netflix:PATH", "movielens:PATH", "csv:PATH",
          "synthetic[:users=N,items=M,ratings=R,seed=S]")
@@ -99,7 +99,7 @@ def _renamed(r: Ratings, name: str) -> Ratings:
 def load_csv_guessing(path) -> Ratings:
     """``csv:PATH``: a delimited file whose columns are recognised by name
     (userId/user_id/user, movieId/item_id/item, rating/score/stars, timestamp/time/date)."""
-    from .csvload import guess_columns, load_csv, sniff_columns
+    from .csv import guess_columns, load_csv, sniff_columns
 
     columns = sniff_columns(path)
     g = guess_columns(columns)
@@ -122,7 +122,7 @@ def list_datasets(root=None) -> list[tuple[str, str]]:
 
     Netflix: ``<data>/netflix`` itself and its sub-folders holding ``combined_data_*.txt``,
     ``training_set/mv_*.txt`` or ``mv_*.txt``. MovieLens: folders (one or two levels under
-    ``<data>``) that ``recsys.movielens.detect_layout`` recognises, except the demo's ``ml-100k``.
+    ``<data>``) that ``recsys.io.movielens.detect_layout`` recognises, except the demo's ``ml-100k``.
     """
     from .movielens import dataset_label, is_movielens_folder
 

@@ -8,7 +8,7 @@ parses the remaining ``user,rating,date`` rows straight into integer columns. No
 made per rating; the only Python loops run once per movie header or per file.
 
 The parsed frame (raw customer id, raw movie id, stars, day) is cached as parquet by
-``recsys.cache.cached_frame``, so a second load of unchanged files skips parsing.
+``recsys.io.cache.cached_frame``, so a second load of unchanged files skips parsing.
 """
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from .cache import cached_frame
-from .data import Ratings, make_item_info
-from .errors import InputError
+from ..data import Ratings, make_item_info
+from ..errors import InputError
 
 RATING_SCALE = (1.0, 5.0)
 TITLES_FILE = "movie_titles.csv"

@@ -14,7 +14,7 @@ layout         ratings                                      items
 =============  ===========================================  =====================================
 
 Titles lose their "(Year)" suffix, which becomes ``year``; genres are "|"-joined. Parsed rating
-tables are cached as parquet (``recsys.cache.cached_frame``), keyed by file size and mtime.
+tables are cached as parquet (``recsys.io.cache.cached_frame``), keyed by file size and mtime.
 """
 from __future__ import annotations
 
@@ -26,10 +26,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .csvload import (TextTable, clean_ratings, load_titles, normalise_genres,
+from .csv import (TextTable, clean_ratings, load_titles, normalise_genres,
                       split_title_year)
-from .data import Ratings, infer_rating_scale
-from .errors import InputError
+from ..data import Ratings, infer_rating_scale
+from ..errors import InputError
 
 #: ml-100k's genre flags, in u.item's column order (from u.genre).
 ML100K_GENRES = ("unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from . import paths
-from .errors import InputError
+from ..errors import InputError
 
 ML100K_URL = "https://files.grouplens.org/datasets/movielens/ml-100k.zip"
 RECBOLE_REQUIREMENT = "recbole==1.2.1"

@@ -33,8 +33,8 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from .data import Ratings
-from .errors import InputError
+from ..data import Ratings
+from ..errors import InputError
 from .paths import data_dir
 
 DEFAULTS = {"users": 2000, "items": 500, "ratings": 100_000, "seed": 0}
