@@ -66,11 +66,12 @@ class Ratings:
         del users_raw
         i_codes, i_uniques = _factorize_ids(items_raw)
         del items_raw
+        notices = tuple(notices)
         if rating_scale is None:
             rating_scale = infer_rating_scale(ratings)
         lo, hi = float(rating_scale[0]), float(rating_scale[1])
         if not lo < hi:
-            raise InputError("rating scale must have lowest < highest", value=f"{lo}..{hi}")
+            raise InputError("rating scale must have lowest < highest", value=f"{lo:g}..{hi:g}")
         off = (ratings < lo) | (ratings > hi)
         if off.any():
             k = int(np.flatnonzero(off)[0])
@@ -82,7 +83,7 @@ class Ratings:
         return cls(users=u_codes.astype(np.int32), items=i_codes.astype(np.int32),
                    ratings=ratings, user_ids=np.asarray(u_uniques, dtype=object),
                    item_ids=item_ids, item_info=info, rating_scale=(lo, hi), name=name,
-                   timestamps=ts, notices=tuple(notices))
+                   timestamps=ts, notices=notices)
 
     # ------------------------------------------------------------------ basic facts
     @property
@@ -255,15 +256,85 @@ def make_item_info(item_ids: np.ndarray, item_table: pd.DataFrame | None) -> pd.
     return info[list(ITEM_COLUMNS)]
 
 
+#: Common scales, tried in this order: the first that holds every value (and, for the
+#: star scales, the values' step) is the inferred scale.
+COMMON_SCALES = ((0.0, 1.0), (1.0, 5.0), (0.5, 5.0), (0.0, 5.0), (1.0, 10.0), (0.5, 10.0),
+                 (0.0, 10.0), (1.0, 100.0), (0.0, 100.0), (-1.0, 1.0), (-5.0, 5.0),
+                 (-10.0, 10.0), (-100.0, 100.0))
+
+
+def rating_step(ratings: np.ndarray) -> float:
+    """The values' granularity: 1 (whole numbers), 0.5 (half stars) or 0 (continuous)."""
+    r = np.asarray(ratings, dtype=np.float64)
+    if np.all(np.mod(r, 1) == 0):
+        return 1.0
+    if np.all(np.mod(r * 2, 1) == 0):
+        return 0.5
+    return 0.0
+
+
 def infer_rating_scale(ratings: np.ndarray) -> tuple[float, float]:
-    """Guess the scale from observed values: the common 1..5, 0.5..5, 1..10, 0..5 or min..max."""
-    lo, hi = float(np.min(ratings)), float(np.max(ratings))
-    for cand in ((1.0, 5.0), (0.5, 5.0), (0.0, 5.0), (1.0, 10.0), (0.0, 10.0), (1.0, 100.0)):
-        if cand[0] <= lo and hi <= cand[1]:
-            return cand
+    """Guess the scale from observed values (``COMMON_SCALES``): binary 0/1 data is 0..1, whole
+    stars 1..5, half stars 0.5..5, then 1..10, 0..100, symmetric negative scales such as
+    -10..10 (Jester); else the observed min..max. A single value v gives (v - 1, v) unless a
+    common scale holds it."""
+    r = np.asarray(ratings, dtype=np.float64)
+    lo, hi = float(np.min(r)), float(np.max(r))
+    step = rating_step(r)
+    for cand in COMMON_SCALES:
+        if not (cand[0] <= lo and hi <= cand[1]):
+            continue
+        if cand == (0.0, 1.0) and step != 1.0:
+            continue       # 0.3, 0.7: a continuous score, not like/dislike
+        if cand[0] == 0.5 and step == 1.0 and lo >= 1:
+            continue       # whole stars: 1..N, not 0.5..N
+        if cand[0] < 0 and not (lo <= 0.9 * cand[0] and hi >= 0.9 * cand[1]):
+            continue       # a signed scale only when the values reach near both of its ends
+        return cand
     if lo == hi:
         return (lo - 1.0, hi)
     return (lo, hi)
+
+
+def describe_scale(scale) -> str:
+    """"1..5", "0..1 (binary)" for messages."""
+    lo, hi = float(scale[0]), float(scale[1])
+    tail = " (binary like/dislike)" if (lo, hi) == (0.0, 1.0) else ""
+    return f"{lo:g}..{hi:g}{tail}"
+
+
+def default_threshold(scale, step: float = 1.0) -> float:
+    """The default relevance threshold of ranking metrics on ``scale``: the top quarter of the
+    scale, rounded up to the ratings' step (1..5 -> 4, 0.5..5 -> 4, 0..1 -> 1, 1..10 -> 8,
+    0..100 -> 75, 150..200 -> 188). Surprise's FAQ uses 3.5 on 1..5; we keep the tutorial's 4."""
+    lo, hi = float(scale[0]), float(scale[1])
+    t = lo + 0.75 * (hi - lo)
+    if step > 0:
+        t = float(np.ceil(round(t / step, 9)) * step)
+    return float(min(max(t, lo), hi))
+
+
+def parse_scale(text: str, *, what: str = "rating scale") -> tuple[float, float] | None:
+    """"1,5", "1-5", "0.5..5", "-10 - 10" or "1 to 10" -> (low, high); blank -> None (infer).
+
+    InputError (value capped) unless both bounds are finite numbers with low < high.
+    """
+    import re
+
+    raw = str(text).strip()
+    if not raw:
+        return None
+    m = re.fullmatch(r"([-+]?\d+(?:\.\d*)?(?:e[-+]?\d+)?)\s*(?:,|\.\.|-|to)\s*"
+                     r"([-+]?\d+(?:\.\d*)?(?:e[-+]?\d+)?)", raw, flags=re.I)
+    if not m:
+        raise InputError(f"{what} must be two numbers LOW,HIGH, e.g. 1,5", value=raw)
+    lo, hi = float(m.group(1)), float(m.group(2))
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise InputError(f"{what} bounds must be finite numbers", value=raw)
+    if not lo < hi:
+        raise InputError(f"{what}: the lowest rating comes first and must be below the highest "
+                         f"(e.g. {min(lo, hi):g},{max(lo, hi):g})", value=raw)
+    return lo, hi
 
 
 def _factorize_ids(values) -> tuple[np.ndarray, np.ndarray]:

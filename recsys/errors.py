@@ -1,8 +1,23 @@
-"""One exception type for bad user input.
+"""One exception type for bad user input, and one for a model that diverged.
 
-The UI shows it with ``st.error``; the CLI prints ``str(err)`` on one line and exits 2.
+The UI shows them with ``st.error``; the CLI prints ``str(err)`` on one line and exits 2.
+Every part that can carry user content (the file name, the quoted value, the message) is capped
+in length, so a 5 MB field gives a one-line message of a few hundred characters.
 """
 from __future__ import annotations
+
+#: Longest quoted value, file name and message (characters) before "…".
+VALUE_CAP = 80
+FILE_CAP = 160
+MESSAGE_CAP = 400
+
+
+def cap(text: str, limit: int = VALUE_CAP) -> str:
+    """``text`` on one line, cut to ``limit`` characters with "…" and the full length."""
+    one = str(text).replace("\r", "\\r").replace("\n", "\\n")
+    if len(one) <= limit:
+        return one
+    return f"{one[:limit]}… ({len(one):,} characters)"
 
 
 class InputError(ValueError):
@@ -22,8 +37,17 @@ class InputError(ValueError):
     def __str__(self) -> str:
         where = ""
         if self.file is not None:
-            where = self.file + (f", line {self.line}" if self.line is not None else "") + ": "
+            where = cap(self.file, FILE_CAP) + (
+                f", line {self.line}" if self.line is not None else "") + ": "
         elif self.line is not None:
             where = f"line {self.line}: "
-        tail = f" (value: {self.value!r})" if self.value is not None else ""
-        return f"{where}{self.message}{tail}"
+        tail = ""
+        if self.value is not None:
+            v = self.value if isinstance(self.value, str) else repr(self.value)
+            tail = f" (value: {cap(repr(v) if isinstance(self.value, str) else v)})"
+        return f"{where}{cap(self.message, MESSAGE_CAP)}{tail}"
+
+
+class DivergenceError(InputError):
+    """A fit produced non-finite parameters (SGD diverged). ``params`` names the algorithm's
+    settings; the message says what to try."""

@@ -54,8 +54,13 @@ def test_exact_load_crlf_quotes_duplicates_blank_lines(tmp_path):
     assert list(r.user_ids) == ["bob", "007"]  # "007" keeps its zeros; first 007 row dropped
     assert list(r.item_ids) == ["x", "Heat, 1995", "y"]
     assert r.ratings.tolist() == [2, 5, 3]
-    assert r.notices == (f"1 duplicate (user, item) ratings in {p}; kept the last rating of "
-                         "each pair",)
+    assert r.notices == (
+        "rating scale 1..5 inferred from the values (set it with --rating-scale LOW,HIGH, or in "
+        "the upload form)",
+        f"1 (user, item) pair(s) rated more than once in {p} (e.g. user 007, item Heat, 1995); "
+        "kept the last rating of each pair in file order (no timestamps); dropped 1 older "
+        "rating(s)",
+        "text encoding: ratings.csv: UTF-8")
 
 
 def test_rating_scale_inferred_and_overridden(tmp_path):
@@ -130,13 +135,14 @@ def test_binary_empty_and_header_only(tmp_path):
 
 def test_encodings_utf8_bom_latin1_fallback_utf16(tmp_path):
     r = load(write(tmp_path, "a.csv", b"\xef\xbb\xbfuser,item,rating\n1,caf\xc3\xa9,4\n"))
-    assert list(r.item_ids) == ["café"] and r.notices == ()
+    assert list(r.item_ids) == ["café"]
+    assert r.notices[-1] == "text encoding: a.csv: UTF-8 (with BOM)"
     p = write(tmp_path, "b.csv", b"user,item,rating\n1,caf\xe9,4\n")
     r = load(p)
     assert list(r.item_ids) == ["café"]
-    assert r.notices == (f"{p} is not UTF-8; read it as Latin-1 (ISO-8859-1)",)
+    assert r.notices[-1] == "text encoding: b.csv: cp1252 (not valid UTF-8)"
     r = load(write(tmp_path, "c.csv", "user,item,rating\n1,ü,4\n".encode("utf-16")))
-    assert list(r.item_ids) == ["ü"]
+    assert list(r.item_ids) == ["ü"] and r.notices[-1] == "text encoding: c.csv: UTF-16"
 
 
 def test_upload_bytes_and_file_like_with_titles():

@@ -175,8 +175,11 @@ def test_cli_info_text_and_sample(data, capsys):
     captured = capsys.readouterr()
     assert json.loads(captured.out)["n_users"] == 2
     assert captured.err.splitlines() == [
-        f"note: 1 duplicate (user, item) ratings in {folder / 'u.data'}; kept the last rating "
-        "of each pair", "note: asked for 9 users but the data has 2; using all of them"]
+        f"note: 1 (user, item) pair(s) rated more than once in {folder / 'u.data'} (e.g. user 7, "
+        "item 10); kept the newest rating of each pair (by timestamp; file order breaks ties); "
+        "dropped 1 older rating(s)",
+        "note: text encoding: u.data: UTF-8; u.item: cp1252 (not valid UTF-8)",
+        "note: asked for 9 users but the data has 2; using all of them"]
 
 
 def test_cli_bad_input_exits_2(data, capsys):

@@ -49,8 +49,11 @@ def test_ml100k_exact(tmp_path):
     assert info.loc["20", "title"] == "Amélie" and info.loc["20", "year"] == 2001
     assert info.loc["20", "genres"] == "Drama"
     assert info.loc["30", "title"] == "unknown" and info.loc["30", "genres"] == ""
-    assert r.notices == ("1 duplicate (user, item) ratings in "
-                         f"{tmp_path / 'ml-100k' / 'u.data'}; kept the last rating of each pair",)
+    assert r.notices == (
+        f"1 (user, item) pair(s) rated more than once in {tmp_path / 'ml-100k' / 'u.data'} "
+        "(e.g. user 7, item 10); kept the newest rating of each pair (by timestamp; file order "
+        "breaks ties); dropped 1 older rating(s)",
+        "text encoding: u.data: UTF-8; u.item: cp1252 (not valid UTF-8)")
 
 
 def test_ml100k_second_load_comes_from_cache(tmp_path):
@@ -74,9 +77,11 @@ def test_ml100k_without_u_item_uses_placeholder_titles(tmp_path):
 
 @pytest.mark.parametrize("data, line, message, value", [
     ("1\t2\t4\t5\n1\t3\tfour\t6\n", 2, "rating is not a number", "four"),
-    ("1\t2\t4\t5\n\n1\t3\t9\t6\n", 3, "rating off the scale 0.5..5", "9"),
+    ("1\t2\t4\t5\n\n1\t3\t9\t6\n", 3, "rating off the scale 1..5", "9"),
+    ("1\t2\t4\t5\n1\t3\t4.5\t6\n", 2, "this format has whole stars only; found a fraction",
+     "4.5"),
     ("1\t2\t4\t5\n1\t3\n", 2, "missing rating", ""),
-    ("1\t2\t4\t5\n1\t3\t4\t6\t7\n", 2, "expected 4 fields, found 5", None),
+    ("1\t2\t4\t5\n1\t3\t4\t6\t7\n", 2, "expected 4 fields, found 5", "1\t3\t4\t6\t7"),
     ("1\t2\t4\t5\n\t3\t4\t6\n", 2, "missing user id", ""),
 ])
 def test_ml100k_bad_lines(tmp_path, data, line, message, value):
@@ -116,7 +121,7 @@ def test_ml1m(tmp_path):
     assert info.loc["661", "genres"] == "Drama|Musical"
     assert info.loc["1193", "title"] == "One Flew Over the Cuckoo's Nest"
     assert r.rating_scale == (1.0, 5.0)
-    assert r.notices == ()
+    assert r.notices == ("text encoding: ratings.dat: UTF-8; movies.dat: cp1252 (not valid UTF-8)",)
 
 
 def write_ml_latest(folder):

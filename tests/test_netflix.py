@@ -59,7 +59,8 @@ def test_combined_files_exact(folder):
     assert r.timestamps.tolist() == [_ts("2005-09-06"), _ts("2005-05-13"), _ts("2004-01-01"),
                                      _ts("2005-12-26"), _ts("2003-03-03")]
     assert r.rating_scale == (1.0, 5.0)
-    assert r.notices == ()
+    assert r.notices[-1].startswith("text encoding: combined_data_1.txt: UTF-8;")
+    assert len(r.notices) == 1
     assert r.name == "Netflix Prize (nf)"
 
 
@@ -105,7 +106,10 @@ def test_duplicate_ratings_keep_last_with_notice(tmp_path):
     assert frame[["user", "item", "rating"]].values.tolist() == [
         ["11", "1", 2.0], ["10", "1", 5.0], ["10", "2", 4.0]]
     assert r.timestamps.tolist() == [_ts("2005-01-02"), _ts("2005-01-03"), _ts("2005-01-05")]
-    assert len(r.notices) == 1 and r.notices[0].startswith("2 duplicate")
+    assert r.notices[0] == (
+        "2 (user, item) pair(s) rated more than once in 2 rating files (e.g. user 10, item 1); "
+        "kept the newest rating of each pair (by timestamp; file order breaks ties); dropped 2 "
+        "older rating(s)")
     # The notice survives a reload from the cache.
     assert load_netflix(d).notices == r.notices
 
@@ -273,9 +277,9 @@ def _count_parses(monkeypatch):
     calls = []
     real = netflix.parse_rating_files
 
-    def counting(files):
+    def counting(files, **kw):
         calls.append(list(files))
-        return real(files)
+        return real(files, **kw)
 
     monkeypatch.setattr(netflix, "parse_rating_files", counting)
     return calls
@@ -314,7 +318,7 @@ def test_corrupt_cache_is_rebuilt(folder, monkeypatch):
     calls = _count_parses(monkeypatch)
     load_netflix(folder)
     files = netflix.find_netflix_files(folder)[0]
-    target = cache_mod.cache_path(files, "netflix")
+    target = cache_mod.cache_path(files, f"netflix-{netflix.RATING_SCALE}")
     target.write_bytes(b"PAR1 not really parquet")
     r = load_netflix(folder)
     assert len(calls) == 2 and r.n_ratings == 5

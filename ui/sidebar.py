@@ -7,12 +7,11 @@ switches, deep links and AppTest runs (see DESIGN.md).
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass
 
 import streamlit as st
 
-from recsys.data import Ratings
+from recsys.data import Ratings, parse_scale
 from recsys.errors import InputError
 from recsys.io.paths import data_dir
 from ui.state import bind, ensure
@@ -176,12 +175,12 @@ def _upload_form() -> None:
         rating_col = st.selectbox("Rating column", cols, index=pick("rating", 2))
         ts_col = st.selectbox("Timestamp column (optional)", ["(none)"] + cols,
                               index=cols.index(guess["timestamp"]) + 1 if guess["timestamp"] else 0)
-        scale = st.text_input("Rating scale (blank = infer), e.g. 1-5", "")
+        scale = st.text_input("Rating scale LOW,HIGH (blank = infer), e.g. 1,5", "")
         ok = st.form_submit_button("Load this file")
     if not ok:
         return
     try:
-        rating_scale = _parse_scale(scale)
+        rating_scale = parse_scale(scale)
         ratings = load_csv(data, user_col, item_col, rating_col,
                            timestamp_col=None if ts_col == "(none)" else ts_col,
                            rating_scale=rating_scale, name=up.name)
@@ -195,14 +194,3 @@ def _upload_form() -> None:
     st.session_state["uploads"][spec] = ratings
     st.session_state["dataset"] = spec
     st.rerun()
-
-
-def _parse_scale(text: str):
-    """"1-5", "0.5..5", "-10 - 10" or "1,10" -> (low, high); blank -> None (infer)."""
-    text = text.strip()
-    if not text:
-        return None
-    m = re.fullmatch(r"(-?\d+(?:\.\d*)?)\s*(?:-|\.\.|,|to)\s*(-?\d+(?:\.\d*)?)", text)
-    if not m:
-        raise InputError("rating scale must look like 1-5", value=text)
-    return (float(m.group(1)), float(m.group(2)))

@@ -12,7 +12,11 @@ def add_dataset(p) -> None:
                                    "synthetic[:key=value,...]")
     p.add_argument("--sample-users", type=int, default=DEFAULT_SAMPLE_USERS, metavar="N",
                    help="pick N users at random and keep all their ratings")
-    p.add_argument("--seed", type=int, default=0, help="seed for sampling, folds and models")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed for sampling, folds and models (0 .. 4294967295)")
+    p.add_argument("--rating-scale", metavar="LOW,HIGH", default=None,
+                   help="the rating scale of csv:, movielens: and netflix: data, e.g. 0,1 or "
+                        "1,10 (default: the format's own, or inferred from the values)")
 
 
 def add_json(p) -> None:
@@ -21,9 +25,15 @@ def add_json(p) -> None:
 
 def load_sample(args):
     """The Ratings selected by the dataset options (sampled when asked); notices to stderr."""
+    from ..data import parse_scale
+    from ..errors import InputError
     from ..io.datasets import load_dataset
+    from ..models import SEED_MAX
 
-    ratings = load_dataset(args.dataset)
+    if not 0 <= args.seed <= SEED_MAX:
+        raise InputError(f"--seed must be a whole number from 0 to {SEED_MAX}", value=args.seed)
+    scale = parse_scale(args.rating_scale or "", what="--rating-scale")
+    ratings = load_dataset(args.dataset, rating_scale=scale)
     sample = ratings.sample_users(args.sample_users, seed=args.seed)
     for note in sample.notices:
         print(f"note: {note}", file=sys.stderr)

@@ -4,18 +4,16 @@ Also the text-table primitives the MovieLens loaders share (``TextTable``, ``cle
 one vectorised pandas C-parser pass on the happy path; only when a value is bad is the file read
 a second time (as text, blank lines kept) to name the 1-based line that holds it.
 
-Encoding policy (decided here, used by every loader in this module and ``recsys.movielens``):
-text is read as UTF-8 (a UTF-8 BOM is skipped; UTF-16 with a BOM is decoded); bytes that are not
-valid UTF-8 are read as Latin-1 (ISO-8859-1, the encoding of MovieLens and Netflix title files),
-which cannot fail, and a notice on the ``Ratings`` says so. A file with NUL bytes or a known
-binary signature (zip, gzip, parquet, ...) is rejected as "not a text file"; an empty or blank
-file is rejected as empty.
+Decoding, ids and duplicates follow ``recsys.io.text`` (one policy for every loader): BOM, then
+UTF-8, then cp1252; ids are the exact strings of the file; the newest rating of a repeated
+(user, item) pair wins. A file with NUL bytes (other than UTF-16) or a known binary signature
+(zip, gzip, parquet, ...) is rejected as "not a text file"; an empty or blank file as empty.
 """
 from __future__ import annotations
 
-import codecs
 import csv
 import io
+import itertools
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -23,18 +21,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..data import Ratings
+from ..data import Ratings, describe_scale, infer_rating_scale
 from ..errors import InputError
+from . import text as textrules
 
 SEPARATORS = (",", ";", "\t", "|")
 _SEP_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe", "::": "'::'"}
 _HEAD_BYTES = 1 << 16
-_MAGIC = {
-    b"PK\x03\x04": "a zip archive", b"\x1f\x8b": "a gzip archive", b"PAR1": "a parquet file",
-    b"BZh": "a bzip2 archive", b"\xfd7zXZ": "an xz archive", b"7z\xbc\xaf": "a 7-zip archive",
-    b"%PDF": "a PDF document", b"\x89PNG": "a PNG image", b"\xff\xd8\xff": "a JPEG image",
-    b"SQLite format 3": "an SQLite database", b"\x7fELF": "an executable",
-}
 
 # Column names recognised for each role (lower-case, letters and digits only).
 _ROLE_NAMES = {
@@ -100,32 +93,14 @@ class Source:
         return io.BytesIO(self.data) if self.data is not None else str(self.path)
 
 
-def text_encoding(src: Source, notices: list[str] | None = None) -> str:
-    """The encoding to read ``src`` with; InputError for an empty, blank or binary file."""
+def text_encoding(src: Source) -> str:
+    """The codec to read ``src`` with (``recsys.io.text.sniff_encoding``); InputError for an
+    empty, blank or binary file."""
     head = src.head()
-    if not head:
-        raise InputError("file is empty", file=src.label)
-    for bom, enc in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
-                     (codecs.BOM_UTF16_BE, "utf-16")):
-        if head.startswith(bom):
-            return enc
-    for magic, what in _MAGIC.items():
-        if head.startswith(magic):
-            raise InputError(f"not a text file (looks like {what})", file=src.label)
-    if b"\x00" in head:
-        raise InputError("not a text file (it contains NUL bytes)", file=src.label)
-    control = sum(head.count(bytes([b])) for b in range(32) if b not in (9, 10, 12, 13))
-    if control > max(8, len(head) // 100):
-        raise InputError("not a text file (too many control characters)", file=src.label)
+    enc = textrules.sniff_encoding(head, label=src.label, complete=src.size() <= len(head))
     if not head.strip() and src.size() <= len(head):
         raise InputError("file is empty (only blank lines)", file=src.label)
-    try:
-        codecs.getincrementaldecoder("utf-8")().decode(head, final=src.size() <= len(head))
-    except UnicodeDecodeError:
-        if notices is not None:
-            notices.append(f"{src.label} is not UTF-8; read it as Latin-1 (ISO-8859-1)")
-        return "latin-1"
-    return "utf-8"
+    return enc
 
 
 def sniff_separator(lines: list[str]) -> str:
@@ -143,7 +118,7 @@ def sniff_separator(lines: list[str]) -> str:
 
 def _head_lines(src: Source, encoding: str, limit: int = 50) -> list[str]:
     head = src.head()
-    text = head.decode(encoding, errors="replace")
+    text = head.decode(encoding, errors="replace").lstrip("\ufeff")
     lines = text.splitlines()
     if len(head) < src.size() and lines:
         lines = lines[:-1]  # the last line may be cut off
@@ -174,26 +149,32 @@ class TextTable:
     @classmethod
     def open(cls, source, *, sep: str | None = None, header: bool | None = None,
              names: list[str] | None = None, quoting: int = csv.QUOTE_MINIMAL,
-             name: str | None = None, encoding: str | None = None) -> "TextTable":
-        """Sniff separator, header and encoding. ``sep="::"`` (MovieLens 1M) is rewritten to a
-        tab in memory so the C parser can read it. ``names`` gives a header-less file's columns.
-        ``encoding`` forces a known encoding (binary and empty files are still rejected)."""
+             name: str | None = None) -> "TextTable":
+        """Sniff separator, header and encoding (``recsys.io.text``). ``sep="::"`` (MovieLens
+        1M) is rewritten to a tab in memory so the C parser can read it. ``names`` gives a
+        header-less file's columns."""
         src = Source.of(source, name)
-        notices: list[str] = []
-        sniffed = text_encoding(src, notices)
-        if encoding is None:
-            encoding = sniffed
-        else:
-            notices.clear()
+        encoding = text_encoding(src)
         if sep == "::":
             raw = src.data if src.data is not None else src.path.read_bytes()
             if b"\t" in raw:
+                pos = raw.index(b"\t")
+                line = raw[:pos].count(b"\n") + 1
+                start = raw.rfind(b"\n", 0, pos) + 1
+                end = raw.find(b"\n", pos)
                 raise InputError("unexpected tab character in a '::'-separated file",
-                                 file=src.label)
+                                 file=src.label, line=line,
+                                 value=raw[start:end if end >= 0 else None].decode(
+                                     encoding, errors=textrules.ERRORS).rstrip("\r"))
             src = replace(src, data=raw.replace(b"::", b"\t"), path=None)
             sep = "\t"
         lines = _head_lines(src, encoding)
         if not lines:
+            head = src.head()
+            if head.strip():  # text, but no line break in the first 64 KiB
+                raise InputError(f"line 1 is longer than {_HEAD_BYTES // 1024} KiB (no line "
+                                 "break found): not a rating file", file=src.label, line=1,
+                                 value=head[:200].decode(encoding, errors="replace"))
             raise InputError("file is empty (only blank lines)", file=src.label)
         if sep is None:
             sep = sniff_separator(lines)
@@ -212,7 +193,12 @@ class TextTable:
             raise InputError("duplicate column name in the header", file=src.label, line=1,
                              value=dup)
         return cls(src=src, sep=sep, encoding=encoding, header=header, columns=columns,
-                   quoting=quoting, notices=notices)
+                   quoting=quoting)
+
+    @property
+    def encodings(self) -> dict[str, str]:
+        """{file label: codec} for the dataset's encoding notice."""
+        return {Path(self.label).name: self.encoding}
 
     @property
     def label(self) -> str:
@@ -226,53 +212,74 @@ class TextTable:
                                  f"{', '.join(self.columns)}", file=self.label)
 
     def _kwargs(self) -> dict:
-        kw = dict(sep=self.sep, quoting=self.quoting, skipinitialspace=True, engine="c")
+        # keep_default_na=False: "NA", "null", "None", "nan" are ids and titles like any other.
+        kw = dict(sep=self.sep, quoting=self.quoting, skipinitialspace=True, engine="c",
+                  encoding=self.encoding, keep_default_na=False)
+        if self.encoding == textrules.FALLBACK:
+            kw["encoding_errors"] = textrules.ERRORS
         if self.header:
             kw.update(header=0)
         else:
             kw.update(header=None, names=self.columns)
         return kw
 
-    def read(self, usecols: list[str], dtype: dict | None = None) -> pd.DataFrame:
-        """One C-parser pass; returns the columns asked for; parser errors carry their line."""
+    def read(self, usecols: list[str], dtype: dict | None = None,
+             numeric: tuple[str, ...] = ()) -> pd.DataFrame:
+        """One C-parser pass; returns the columns asked for; parser errors carry their line.
+
+        Columns in ``numeric`` read ``recsys.io.text.MISSING_RATING`` strings as missing; every
+        other column keeps its text exactly (an id ``NA`` is the string "NA").
+        """
         self.require(*usecols)
         kw = self._kwargs()
-        try:
-            return self._read(kw, usecols, dtype)
-        except UnicodeDecodeError:
-            if self.encoding == "latin-1":
-                raise
-            self.notices.append(f"{self.label} is not UTF-8; read it as Latin-1 (ISO-8859-1)")
-            self.encoding = "latin-1"
-            return self._read(kw, usecols, dtype)
-
-    def _read(self, kw, usecols, dtype):
+        kw["na_values"] = {c: textrules.MISSING_RATING for c in numeric}
         try:
             # No ``usecols``: with it the C parser silently accepts lines with extra fields.
-            df = pd.read_csv(self.src.handle(), dtype=dtype, encoding=self.encoding, **kw)
+            df = pd.read_csv(self.src.handle(), dtype=dtype, **kw)
             return df[usecols]
-        except UnicodeDecodeError:
-            raise
+        except UnicodeError as err:
+            raise InputError(f"cannot decode the text as {textrules.encoding_name(self.encoding)}"
+                             f" ({err.reason})", file=self.label) from None
         except pd.errors.EmptyDataError:
             raise InputError("file is empty", file=self.label) from None
         except pd.errors.ParserError as err:
-            m = re.search(r"line (\d+), saw (\d+)", str(err))
+            msg = str(err)
+            m = re.search(r"line (\d+), saw (\d+)", msg)
             if m:
+                line = int(m.group(1))
                 raise InputError(f"expected {len(self.columns)} fields, found {m.group(2)}",
-                                 file=self.label, line=int(m.group(1))) from None
-            raise InputError(f"cannot parse: {str(err).splitlines()[0]}",
-                             file=self.label) from None
+                                 file=self.label, line=line, value=self._line(line)) from None
+            m = re.search(r"EOF inside string starting at row (\d+)", msg)
+            if m:
+                line = int(m.group(1)) + 1 + int(self.header)
+                raise InputError("a quoted field is never closed (unterminated \")",
+                                 file=self.label, line=line, value=self._line(line)) from None
+            raise InputError("cannot parse the file as a delimited table", file=self.label,
+                             value=msg.splitlines()[0] if msg else None) from None
         except (ValueError, TypeError) as err:  # a dtype that does not fit: locate it
             for col, kind in (dtype.items() if isinstance(dtype, dict) else ()):
                 if kind not in (str, "str", object):
                     self.fail(col, lambda s: pd.to_numeric(s, errors="coerce").isna(),
                               f"{col}: not a number")
-            raise InputError(f"cannot parse: {err}", file=self.label) from None
+            raise InputError("cannot parse the file as a delimited table", file=self.label,
+                             value=str(err)) from None
+
+    def _line(self, line: int) -> str | None:
+        """The text of 1-based ``line`` (for messages; InputError caps its length)."""
+        if self.encoding.startswith("utf-16"):
+            return None
+        handle = self.src.handle()
+        try:
+            with (open(handle, "rb") if isinstance(handle, str) else handle) as fh:
+                raw = next(itertools.islice(fh, line - 1, None), b"")
+        except OSError:
+            return None
+        return raw[:4096].decode(self.encoding, errors=textrules.ERRORS).rstrip("\r\n")
 
     def raw(self) -> pd.DataFrame:
         """Every column as text, blank lines kept: row k is line k + 1 (+1 with a header)."""
         return pd.read_csv(self.src.handle(), dtype=str, na_filter=False,
-                           skip_blank_lines=False, encoding=self.encoding, **self._kwargs())
+                           skip_blank_lines=False, **self._kwargs())
 
     def fail(self, col: str, bad, message: str):
         """Raise InputError for the first non-blank line whose ``col`` text satisfies ``bad``."""
@@ -294,35 +301,42 @@ def _not_finite(s: pd.Series) -> pd.Series:
 
 
 def clean_ratings(table: TextTable, df: pd.DataFrame, cols: dict[str, str | None], *,
-                  rating_scale: tuple[float, float] | None = None) -> pd.DataFrame:
+                  rating_scale: tuple[float, float] | None = None,
+                  whole_stars: bool = False) -> pd.DataFrame:
     """Validate and normalise a parsed frame to columns user, item, rating[, timestamp].
 
-    ``cols`` maps user/item/rating/timestamp to column names (timestamp may be None). Missing
-    ids or ratings, non-numeric ratings, ratings off ``rating_scale`` and bad timestamps raise
-    InputError with the line. Duplicate (user, item) pairs keep the last rating, with a notice
-    in ``out.attrs["notices"]``.
+    ``cols`` maps user/item/rating/timestamp to column names (timestamp may be None); ``df``
+    holds the ids as text (``TextTable.read`` with ``dtype=str`` for them). Missing ids or
+    ratings, non-numeric or non-finite ratings, ratings off ``rating_scale`` (or not whole
+    numbers with ``whole_stars``) and bad timestamps raise InputError with the line. Repeated
+    (user, item) pairs keep the newest rating (``recsys.io.text.duplicate_mask``), with a
+    notice in ``out.attrs["notices"]``; ``out.attrs["encodings"]`` names the file's encoding.
     """
     if len(df) == 0:
         raise InputError("no ratings found (the file has no data lines)", file=table.label)
     out = pd.DataFrame(index=df.index)
     for role in ("user", "item"):
-        s = df[cols[role]]
-        if s.isna().any():
+        s = pd.Series(textrules.id_strings(df[cols[role]]), index=df.index)
+        if (s == "").any():
             table.fail(cols[role], lambda t: t == "", f"missing {role} id")
-        if not pd.api.types.is_numeric_dtype(s):
-            s = s.astype(str).str.strip()
-        elif s.dtype.kind == "f":  # a column of whole numbers read as float: keep them int
-            s = s.astype(np.int64) if np.all(np.mod(s.to_numpy(), 1) == 0) else s
         out[role] = s
     r = df[cols["rating"]]
     rcol = cols["rating"]
     if not pd.api.types.is_numeric_dtype(r) or pd.api.types.is_bool_dtype(r):
-        table.fail(rcol, lambda t: (t != "") & _not_finite(t), "rating is not a number")
+        table.fail(rcol, lambda t: ~t.isin(textrules.MISSING_RATING) & _not_finite(t),
+                   "rating is not a number")
     values = r.to_numpy(dtype=np.float64, na_value=np.nan)
     if np.isnan(values).any():
-        table.fail(rcol, lambda t: t == "", "missing rating")
+        table.fail(rcol, lambda t: t.isin(textrules.MISSING_RATING), "missing rating")
     if not np.isfinite(values).all():
         table.fail(rcol, _not_finite, "rating is not a finite number")
+    big = np.finfo(np.float32).max
+    if (np.abs(values) > big).any():
+        table.fail(rcol, lambda t: np.abs(pd.to_numeric(t, errors="coerce")) > big,
+                   "rating is too large for a rating")
+    if whole_stars and (np.mod(values, 1) != 0).any():
+        table.fail(rcol, lambda t: (np.mod(pd.to_numeric(t, errors="coerce"), 1) != 0).fillna(
+            False).to_numpy(), "this format has whole stars only; found a fraction")
     if rating_scale is not None:
         lo, hi = float(rating_scale[0]), float(rating_scale[1])
         if ((values < lo) | (values > hi)).any():
@@ -334,28 +348,23 @@ def clean_ratings(table: TextTable, df: pd.DataFrame, cols: dict[str, str | None
     if cols.get("timestamp"):
         out["timestamp"] = _timestamps(table, df[cols["timestamp"]], cols["timestamp"])
     out = out.reset_index(drop=True)
-    notices = list(table.notices)
-    dup = _duplicated_pairs(out["user"], out["item"])
-    if dup.any():
-        out = out.loc[~dup].reset_index(drop=True)
-        notices.append(f"{int(dup.sum())} duplicate (user, item) ratings in {table.label}; "
-                       "kept the last rating of each pair")
+    notices = []
+    ts = out["timestamp"].to_numpy() if "timestamp" in out else None
+    lose = textrules.duplicate_mask(out["user"].to_numpy(), out["item"].to_numpy(), ts)
+    if lose.any():
+        notices.append(textrules.duplicate_notice(lose, out["user"].to_numpy(),
+                                                  out["item"].to_numpy(), label=table.label,
+                                                  timestamps=ts))
+        out = out.loc[~lose].reset_index(drop=True)
     out.attrs["notices"] = notices
+    out.attrs["encodings"] = table.encodings
     return out
-
-
-def _duplicated_pairs(users: pd.Series, items: pd.Series) -> np.ndarray:
-    """True for every (user, item) pair seen again later (keep the last), vectorised."""
-    u_codes, _ = pd.factorize(users, sort=False)
-    i_codes, i_uni = pd.factorize(items, sort=False)
-    key = u_codes.astype(np.int64) * max(len(i_uni), 1) + i_codes
-    return pd.Series(key).duplicated(keep="last").to_numpy()
 
 
 def _timestamps(table: TextTable, s: pd.Series, col: str) -> np.ndarray:
     """Seconds since the epoch from integer/float seconds or date strings."""
     if s.isna().any():
-        table.fail(col, lambda t: t == "", "missing timestamp")
+        table.fail(col, lambda t: t.isin(textrules.MISSING_RATING), "missing timestamp")
     if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
         v = s.to_numpy(dtype=np.float64)
         if not np.isfinite(v).all():
@@ -431,7 +440,8 @@ def load_csv(source, user_col: str, item_col: str, rating_col: str,
                          value=", ".join(used))
 
     def parse() -> pd.DataFrame:
-        df = table.read(used, dtype={user_col: str, item_col: str})
+        df = table.read(used, dtype={user_col: str, item_col: str},
+                        numeric=tuple(c for c in (rating_col, timestamp_col) if c))
         return clean_ratings(table, df, roles, rating_scale=rating_scale)
 
     if table.src.path is not None and table.src.data is None:
@@ -445,12 +455,31 @@ def load_csv(source, user_col: str, item_col: str, rating_col: str,
     if titles_path is not None:
         items = load_titles(titles_path, titles_item_col, titles_title_col, name=titles_name)
     label = name or (Path(table.label).stem if table.src.path is not None else table.label)
+    return ratings_from_frame(frame, items, name=label, source=table.label,
+                              rating_scale=rating_scale)
+
+
+def ratings_from_frame(frame: pd.DataFrame, items: pd.DataFrame | None, *, name: str,
+                       source: str, rating_scale=None) -> Ratings:
+    """``Ratings`` from a ``clean_ratings`` frame and an optional titles table, with the
+    loaders' notices (duplicates, ...) and one notice naming each text file's encoding."""
+    notices = []
+    if rating_scale is None:
+        rating_scale = infer_rating_scale(frame["rating"].to_numpy())
+        notices.append(f"rating scale {describe_scale(rating_scale)} inferred from the values "
+                       "(set it with --rating-scale LOW,HIGH, or in the upload form)")
     r = Ratings.from_arrays(frame["user"].to_numpy(), frame["item"].to_numpy(),
                             frame["rating"].to_numpy(), item_table=items,
                             timestamps=frame["timestamp"].to_numpy()
                             if "timestamp" in frame else None,
-                            rating_scale=rating_scale, name=label, source=table.label)
-    return replace(r, notices=r.notices + tuple(frame.attrs.get("notices", ())))
+                            rating_scale=rating_scale, name=name, source=source)
+    notices += list(frame.attrs.get("notices", ()))
+    encodings = dict(frame.attrs.get("encodings", {}))
+    if items is not None:
+        notices += list(items.attrs.get("notices", ()))
+        encodings.update(items.attrs.get("encodings", {}))
+    enc = textrules.encoding_notice(encodings)
+    return replace(r, notices=r.notices + tuple(notices) + ((enc,) if enc else ()))
 
 
 def split_title_year(titles: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -493,6 +522,7 @@ def load_titles(source, item_col: str | None = None, title_col: str | None = Non
         out["year"] = year
     if gcol:
         out["genres"] = normalise_genres(df[gcol])
+    out.attrs["encodings"] = table.encodings
     return out
 
 

@@ -66,9 +66,16 @@ def parse_params(text: str) -> dict:
     return params
 
 
-def load_dataset(spec: str) -> Ratings:
-    """The full ``Ratings`` a spec names (sampling is the caller's job)."""
+def load_dataset(spec: str, rating_scale: tuple[float, float] | None = None) -> Ratings:
+    """The full ``Ratings`` a spec names (sampling is the caller's job).
+
+    ``rating_scale`` (lowest, highest) overrides the scale of ``csv:``, ``movielens:`` and
+    ``netflix:`` data (``--rating-scale LOW,HIGH`` in the CLI); InputError for other specs.
+    """
     kind, arg = parse_spec(spec)
+    if rating_scale is not None and kind not in ("csv", "movielens", "netflix"):
+        raise InputError("a rating scale can be given for csv:, movielens: and netflix: data "
+                         "only", value=spec)
     if kind == "ml-100k":
         from .fetch import fetch_ml100k
         from .movielens import load_movielens
@@ -78,13 +85,13 @@ def load_dataset(spec: str) -> Ratings:
     if kind == "netflix":
         from .netflix import load_netflix
 
-        return load_netflix(Path(arg).expanduser())
+        return load_netflix(Path(arg).expanduser(), rating_scale=rating_scale)
     if kind == "movielens":
         from .movielens import load_movielens
 
-        return load_movielens(Path(arg).expanduser())
+        return load_movielens(Path(arg).expanduser(), rating_scale=rating_scale)
     if kind == "csv":
-        return load_csv_guessing(Path(arg).expanduser())
+        return load_csv_guessing(Path(arg).expanduser(), rating_scale=rating_scale)
     from .synth import load_synthetic
 
     return load_synthetic(parse_params(arg))
@@ -96,7 +103,7 @@ def _renamed(r: Ratings, name: str) -> Ratings:
     return replace(r, name=name)
 
 
-def load_csv_guessing(path) -> Ratings:
+def load_csv_guessing(path, rating_scale=None) -> Ratings:
     """``csv:PATH``: a delimited file whose columns are recognised by name
     (userId/user_id/user, movieId/item_id/item, rating/score/stars, timestamp/time/date)."""
     from .csv import guess_columns, load_csv, sniff_columns
@@ -108,7 +115,8 @@ def load_csv_guessing(path) -> Ratings:
         raise InputError(f"cannot tell which column holds the {' and '.join(missing)}; columns "
                          f"found: {', '.join(columns)} (name them e.g. userId, movieId, rating)",
                          file=str(path))
-    return load_csv(path, g["user"], g["item"], g["rating"], g["timestamp"])
+    return load_csv(path, g["user"], g["item"], g["rating"], g["timestamp"],
+                    rating_scale=rating_scale)
 
 
 # ---------------------------------------------------------------------- discovery

@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .csv import (TextTable, clean_ratings, load_titles, normalise_genres,
-                      split_title_year)
-from ..data import Ratings, infer_rating_scale
+from .csv import (TextTable, clean_ratings, load_titles, normalise_genres, ratings_from_frame,
+                  split_title_year)
+from ..data import Ratings
 from ..errors import InputError
 
 #: ml-100k's genre flags, in u.item's column order (from u.genre).
@@ -94,12 +94,18 @@ def dataset_label(folder: Path | str) -> str:
 
 
 # ---------------------------------------------------------------------- entry point
-def load_movielens(path) -> Ratings:
-    """Ratings from a MovieLens folder (or rating file) in any of the ``LAYOUTS``."""
+def load_movielens(path, rating_scale: tuple[float, float] | None = None) -> Ratings:
+    """Ratings from a MovieLens folder (or rating file) in any of the ``LAYOUTS``.
+
+    ``rating_scale`` (lowest, highest) overrides the layout's own scale (1..5 whole stars for
+    ml-100k and ml-1m, 0.5..5 for the CSV sets, inferred for RecBole); ratings off it are an
+    InputError naming file, line and value.
+    """
     layout, ratings_file = detect_layout(path)
     loader = {"ml-100k": load_ml100k, "ml-1m": load_ml1m, "ml-csv": load_ml_csv,
               "recbole": load_recbole}[layout]
-    return loader(ratings_file if Path(path).is_file() else ratings_file.parent)
+    return loader(ratings_file if Path(path).is_file() else ratings_file.parent,
+                  rating_scale=rating_scale)
 
 
 def _cached(paths, tag, parse) -> pd.DataFrame:
@@ -117,50 +123,46 @@ def _movielens_scale(values: np.ndarray) -> tuple[float, float]:
 
 def _build(frame: pd.DataFrame, items: pd.DataFrame | None, *, name: str, source: str,
            scale=None) -> Ratings:
-    ratings = frame["rating"].to_numpy()
-    r = Ratings.from_arrays(frame["user"].to_numpy(), frame["item"].to_numpy(), ratings,
-                            timestamps=frame["timestamp"].to_numpy()
-                            if "timestamp" in frame else None,
-                            item_table=items, rating_scale=scale or _movielens_scale(ratings),
-                            name=name, source=source)
-    return replace(r, notices=r.notices + tuple(frame.attrs.get("notices", ())))
+    return ratings_from_frame(frame, items, name=name, source=source, rating_scale=scale)
 
 
 def _ratings_frame(file: Path, tag: str, *, sep, header, names=None, cols=None,
-                   scale=(0.5, 5.0), quoting=_QUOTE_NONE, encoding=None) -> pd.DataFrame:
-    """Parse (or reload from the parquet cache) a rating table into user,item,rating,ts."""
+                   scale=(0.5, 5.0), quoting=_QUOTE_NONE, whole_stars=False) -> pd.DataFrame:
+    """Parse (or reload from the parquet cache) a rating table into user,item,rating,ts.
+    Ids are read as text (``recsys.io.text``); only rating and timestamp are numeric."""
     cols = cols or _RATING_COLS
 
     def parse():
-        table = TextTable.open(file, sep=sep, header=header, names=names, quoting=quoting,
-                               encoding=encoding)
+        table = TextTable.open(file, sep=sep, header=header, names=names, quoting=quoting)
         use = [c for c in cols.values() if c]
-        df = table.read(use)
-        return clean_ratings(table, df, cols, rating_scale=scale)
+        df = table.read(use, dtype={cols["user"]: str, cols["item"]: str},
+                        numeric=tuple(c for c in (cols["rating"], cols.get("timestamp")) if c))
+        return clean_ratings(table, df, cols, rating_scale=scale, whole_stars=whole_stars)
 
-    return _cached([file], tag, parse)
+    return _cached([file], f"{tag}-{scale}-{whole_stars}", parse)
 
 
 # ---------------------------------------------------------------------- ml-100k
-def load_ml100k(folder) -> Ratings:
+def load_ml100k(folder, rating_scale=None) -> Ratings:
     """GroupLens' ml-100k folder: ``u.data`` plus ``u.item`` (optional)."""
     folder = Path(folder)
     data = folder / "u.data" if folder.is_dir() else folder
     folder = data.parent
     frame = _ratings_frame(data, "ml100k-ratings", sep="\t", header=False,
-                           names=["user", "item", "rating", "timestamp"])
+                           names=["user", "item", "rating", "timestamp"],
+                           scale=rating_scale or (1.0, 5.0), whole_stars=rating_scale is None)
     items = None
     if (folder / "u.item").is_file():
         items = _cached([folder / "u.item"], "ml100k-items",
                         lambda: read_u_item(folder / "u.item"))
-    return _build(frame, items, name="MovieLens 100K", source=str(data))
+    return _build(frame, items, name="MovieLens 100K", source=str(data),
+                  scale=rating_scale or (1.0, 5.0))
 
 
 def read_u_item(path) -> pd.DataFrame:
     """``u.item``: id|title|release date|video date|IMDb URL|19 genre flags (Latin-1)."""
     names = ["item", "title", "release", "video", "url"] + [f"g{k}" for k in range(19)]
-    table = TextTable.open(path, sep="|", header=False, names=names, quoting=_QUOTE_NONE,
-                           encoding="latin-1")
+    table = TextTable.open(path, sep="|", header=False, names=names, quoting=_QUOTE_NONE)
     df = table.read(names, dtype={"item": str, "title": str, "release": str})
     title, title_year = split_title_year(df["title"])
     release_year = pd.to_numeric(df["release"].str.extract(r"(\d{4})\s*$", expand=False),
@@ -170,52 +172,76 @@ def read_u_item(path) -> pd.DataFrame:
     for k, g in enumerate(ML100K_GENRES):
         if g != "unknown":
             genres = genres + np.where(flags[:, k], "|" + g, "")
-    return pd.DataFrame({"item": df["item"].str.strip(), "title": title,
-                         "year": release_year.fillna(title_year),
-                         "genres": genres.str.lstrip("|")})
+    out = pd.DataFrame({"item": df["item"].str.strip(), "title": title,
+                        "year": release_year.fillna(title_year),
+                        "genres": genres.str.lstrip("|")})
+    out.attrs["encodings"] = table.encodings
+    return out
 
 
 # ---------------------------------------------------------------------- ml-1m / ml-10m
-def load_ml1m(folder) -> Ratings:
+def load_ml1m(folder, rating_scale=None) -> Ratings:
     """GroupLens' ml-1m (or ml-10m) folder: ``ratings.dat`` and ``movies.dat`` with ``::``."""
     folder = Path(folder)
     data = folder / "ratings.dat" if folder.is_dir() else folder
     folder = data.parent
     frame = _ratings_frame(data, "ml1m-ratings", sep="::", header=False,
-                           names=["user", "item", "rating", "timestamp"])
+                           names=["user", "item", "rating", "timestamp"],
+                           scale=rating_scale or (1.0, 5.0), whole_stars=rating_scale is None)
     items = None
     if (folder / "movies.dat").is_file():
         items = _cached([folder / "movies.dat"], "ml1m-items",
                         lambda: read_movies_dat(folder / "movies.dat"))
     label = dataset_label(folder)
     return _build(frame, items, name="MovieLens 1M" if "(" in label else label,
-                  source=str(data))
+                  source=str(data), scale=rating_scale or (1.0, 5.0))
 
 
 def read_movies_dat(path) -> pd.DataFrame:
-    """``movies.dat``: MovieID::Title (Year)::Genre|Genre (Latin-1 in ml-1m, UTF-8 later)."""
-    table = TextTable.open(path, sep="::", header=False, names=["item", "title", "genres"],
-                           quoting=_QUOTE_NONE)
-    df = table.read(["item", "title", "genres"], dtype=str)
-    title, year = split_title_year(df["title"])
-    return pd.DataFrame({"item": df["item"].str.strip(), "title": title, "year": year,
-                         "genres": normalise_genres(df["genres"])})
+    """``movies.dat``: MovieID::Title (Year)::Genre|Genre (cp1252 in ml-1m, UTF-8 later).
+
+    Split on the first and the last ``::`` of each line, so a title that itself holds ``::``
+    (or a tab) is kept whole; a line with fewer than two ``::`` is an InputError with its line.
+    """
+    from .text import decode
+
+    path = Path(path)
+    text, enc = decode(path.read_bytes(), label=str(path))
+    lines = pd.Series(text.split("\n"), dtype=object).str.rstrip("\r")
+    lines.index = np.arange(1, len(lines) + 1)
+    lines = lines[lines.str.strip() != ""]
+    first = lines.str.find("::")
+    last = lines.str.rfind("::")
+    bad = (first < 0) | (first == last)
+    if bad.any():
+        n = int(bad.idxmax())
+        raise InputError("malformed line: expected MovieID::Title::Genres", file=str(path),
+                         line=n, value=lines[n])
+    item = [t[:f].strip() for t, f in zip(lines, first)]
+    title_raw = pd.Series([t[f + 2:e] for t, f, e in zip(lines, first, last)], dtype=object)
+    genres = pd.Series([t[e + 2:] for t, e in zip(lines, last)], dtype=object)
+    title, year = split_title_year(title_raw)
+    out = pd.DataFrame({"item": item, "title": title, "year": year,
+                        "genres": normalise_genres(genres)})
+    out.attrs["encodings"] = {path.name: enc}
+    return out
 
 
 # ---------------------------------------------------------------------- ml-latest / 20m / 25m
-def load_ml_csv(folder) -> Ratings:
+def load_ml_csv(folder, rating_scale=None) -> Ratings:
     """ml-latest-small / ml-latest / ml-20m / ml-25m: ``ratings.csv`` and ``movies.csv``."""
     folder = Path(folder)
     data = folder / "ratings.csv" if folder.is_dir() else folder
     folder = data.parent
     cols = {"user": "userId", "item": "movieId", "rating": "rating", "timestamp": "timestamp"}
     frame = _ratings_frame(data, "mlcsv-ratings", sep=",", header=True, cols=cols,
-                           quoting=csv.QUOTE_MINIMAL)
+                           quoting=csv.QUOTE_MINIMAL, scale=rating_scale or (0.5, 5.0))
     items = None
     if (folder / "movies.csv").is_file():
         items = _cached([folder / "movies.csv"], "mlcsv-items",
                         lambda: load_titles(folder / "movies.csv", "movieId", "title", sep=","))
-    return _build(frame, items, name=dataset_label(folder), source=str(data))
+    return _build(frame, items, name=dataset_label(folder), source=str(data),
+                  scale=rating_scale or _movielens_scale(frame["rating"].to_numpy()))
 
 
 # ---------------------------------------------------------------------- RecBole atomic files
@@ -224,7 +250,7 @@ def _field_map(columns: list[str]) -> dict[str, str]:
     return {c.split(":")[0].strip(): c for c in columns}
 
 
-def load_recbole(path) -> Ratings:
+def load_recbole(path, rating_scale=None) -> Ratings:
     """RecBole atomic files: ``NAME.inter`` (user_id, item_id, rating[, timestamp]) and
     ``NAME.item`` (item_id, movie_title, release_year, class) next to it."""
     p = Path(path)
@@ -238,10 +264,10 @@ def load_recbole(path) -> Ratings:
     cols = {"user": fields["user_id"], "item": fields["item_id"], "rating": fields["rating"],
             "timestamp": fields.get("timestamp")}
     frame = _ratings_frame(inter, "recbole-ratings", sep="\t", header=True, cols=cols,
-                           scale=None)
+                           scale=rating_scale)
     values = frame["rating"].to_numpy()
-    scale = (_movielens_scale(values) if values.min() >= 0.5 and values.max() <= 5
-             else infer_rating_scale(values))
+    scale = rating_scale or (_movielens_scale(values) if values.min() >= 0.5 and
+                             values.max() <= 5 else None)
     item_file = inter.with_suffix(".item")
     items = None
     if item_file.is_file():
@@ -273,4 +299,5 @@ def read_recbole_items(path) -> pd.DataFrame:
         out["year"] = year.fillna(out["year"]) if "year" in out else year
     if genre_f:
         out["genres"] = normalise_genres(df[genre_f], sep=" ")
+    out.attrs["encodings"] = table.encodings
     return out

@@ -12,6 +12,7 @@ The parsed frame (raw customer id, raw movie id, stars, day) is cached as parque
 """
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 
@@ -21,13 +22,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from .cache import cached_frame
-from ..data import Ratings, make_item_info
+from ..data import Ratings
 from ..errors import InputError
+from . import text as textrules
+from .cache import cached_frame
 
 RATING_SCALE = (1.0, 5.0)
 TITLES_FILE = "movie_titles.csv"
-TITLES_ENCODING = "iso-8859-1"
 #: Bytes parsed at a time; bounds the temporary arrays of one chunk (~20 bytes per line).
 CHUNK_BYTES = 64 << 20
 _INT32_MAX = np.iinfo(np.int32).max
@@ -37,22 +38,30 @@ _COLUMNS = ("user", "item", "rating", "day")
 
 
 # ---------------------------------------------------------------------- public API
-def load_netflix(path) -> Ratings:
+def load_netflix(path, rating_scale: tuple[float, float] | None = None) -> Ratings:
     """Load a Netflix Prize folder (or one rating file) into ``Ratings``.
 
     ``path`` may be a folder holding any of ``combined_data_1..4.txt``, ``training_set/mv_*.txt``
     (or ``mv_*.txt`` directly) and ``movie_titles.csv``, or a single rating file (titles are then
-    looked up next to it). Duplicate (user, movie) ratings keep the last one, with a notice.
-    Raw ids are the customer and movie ids as strings; timestamps are seconds at 00:00 UTC.
+    looked up next to it). A repeated (user, movie) pair keeps its newest rating (by date; file
+    order breaks ties), with a notice. Raw ids are the customer and movie ids exactly as
+    written (the format's ids are whole numbers; one with a leading zero is refused rather than
+    merged with another); timestamps are seconds at 00:00 UTC. ``rating_scale`` overrides the
+    format's 1..5 stars; a rating off the scale is an InputError naming file, line and value.
     """
     path = Path(path)
+    scale = tuple(float(v) for v in (rating_scale or RATING_SCALE))
     files, titles_path = find_netflix_files(path)
-    frame = cached_frame(files, "netflix", lambda: parse_rating_files(files))
+    frame = cached_frame(files, f"netflix-{scale}",
+                         lambda: parse_rating_files(files, rating_scale=scale))
     if len(frame) == 0:
         raise InputError("no ratings found", file=str(path))
     titles = read_titles(titles_path) if titles_path is not None else None
     label = path.name or str(path)
-    notices = tuple(frame.attrs.get("notices", ()))
+    encodings = dict(frame.attrs.get("encodings", {}))
+    if titles is not None:
+        encodings.update(titles.attrs.get("encodings", {}))
+    notices = tuple(frame.attrs.get("notices", ())) + (textrules.encoding_notice(encodings),)
     # Take the columns out one by one so that each is freed as soon as it is converted.
     cols = {c: frame.pop(c).to_numpy() for c in _COLUMNS}
     del frame
@@ -60,7 +69,7 @@ def load_netflix(path) -> Ratings:
     ratings = cols.pop("rating").astype(np.float32)
     return Ratings.from_arrays(
         cols.pop("user"), cols.pop("item"), ratings, timestamps=timestamps,
-        item_table=titles, rating_scale=RATING_SCALE, name=f"Netflix Prize ({label})",
+        item_table=titles, rating_scale=scale, name=f"Netflix Prize ({label})",
         source=str(path), notices=notices)
 
 
@@ -84,59 +93,62 @@ def find_netflix_files(path: Path) -> tuple[list[Path], Path | None]:
     return files, _first_file(path / TITLES_FILE, path.parent / TITLES_FILE)
 
 
-def parse_rating_files(files: list[Path]) -> pd.DataFrame:
+def parse_rating_files(files: list[Path], rating_scale=RATING_SCALE) -> pd.DataFrame:
     """Parse rating files into a frame: user, item (int32 raw ids), rating (int8), day (int32).
 
-    ``day`` counts days since 1970-01-01. Duplicate (user, item) pairs keep their last rating;
-    ``frame.attrs["notices"]`` says how many were dropped.
+    ``day`` counts days since 1970-01-01. A repeated (user, item) pair keeps its newest rating
+    (``recsys.io.text.duplicate_mask``); ``frame.attrs["notices"]`` says how many were dropped,
+    ``frame.attrs["encodings"]`` how each file was decoded.
     """
     parts: list[tuple[np.ndarray, ...]] = []
+    encodings = {}
     for f in files:
         try:
-            parts.extend(_parse_file(Path(f)))
+            enc, got = _parse_file(Path(f), rating_scale)
         except OSError as err:
             raise InputError(f"cannot read the file ({err.strerror or err})", file=str(f)) \
                 from None
+        parts.extend(got)
+        encodings[Path(f).name] = enc
     cols = [np.concatenate([p[k] for p in parts]) if parts else np.empty(0, dt)
             for k, dt in enumerate((np.int32, np.int32, np.int8, np.int32))]
     del parts
     users, items, stars, days = cols
     notices = []
     if len(users):
-        key = (items.astype(np.int64) << 32) | users.astype(np.int64)
-        dup = pd.Series(key, copy=False).duplicated(keep="last").to_numpy()
-        del key
-        n_dup = int(np.count_nonzero(dup))
-        if n_dup:
-            first = int(np.flatnonzero(dup)[0])
-            notices.append(f"{n_dup} duplicate (user, movie) rating(s) found (e.g. user "
-                           f"{users[first]}, movie {items[first]}); kept the last of each")
-            keep = ~dup
+        lose = textrules.duplicate_mask(users, items, days)
+        if lose.any():
+            label = files[0].name if len(files) == 1 else f"{len(files)} rating files"
+            notices.append(textrules.duplicate_notice(lose, users, items, label=label,
+                                                      timestamps=days))
+            keep = ~lose
             users, items, stars, days = users[keep], items[keep], stars[keep], days[keep]
     frame = pd.DataFrame({"user": users, "item": items, "rating": stars, "day": days},
                          copy=False)
     frame.attrs["notices"] = notices
+    frame.attrs["encodings"] = encodings
     return frame
 
 
 def read_titles(path: Path) -> pd.DataFrame:
-    """``movie_titles.csv`` (ISO-8859-1, ``MovieID,Year,Title``; titles may hold commas, Year may
-    be ``NULL``) as a frame with columns item (str), title, year (Int64)."""
+    """``movie_titles.csv`` (``MovieID,Year,Title``; titles may hold commas, Year may be
+    ``NULL``) as a frame with columns item (str), title, year (Int64). Decoded by
+    ``recsys.io.text.decode`` (the original is ISO-8859-1/cp1252; UTF-8 and UTF-16 work too);
+    ``frame.attrs["encodings"]`` names the encoding."""
     path = Path(path)
     try:
         raw = path.read_bytes()
     except OSError as err:
         raise InputError(f"cannot read the file ({err.strerror or err})", file=str(path)) \
             from None
-    if b"\x00" in raw:
-        line = raw[:raw.index(b"\x00")].count(b"\n") + 1
-        raise InputError("not a text file (binary data)", file=str(path), line=line)
-    # Split on \n only: str.splitlines would also break on \x85 (an ellipsis in cp1252 titles).
-    lines = pd.Series(raw.decode(TITLES_ENCODING).split("\n"), dtype=object).str.rstrip("\r")
+    text, enc = textrules.decode(raw, label=str(path))
+    # Split on \n only: str.splitlines would also break on \x85 and other separators.
+    lines = pd.Series(text.split("\n"), dtype=object).str.rstrip("\r")
     lines.index = np.arange(1, len(lines) + 1)  # 1-based line numbers
     lines = lines[lines.str.strip() != ""]
     empty = pd.DataFrame({"item": pd.Series([], dtype=object), "title": [],
                           "year": pd.array([], dtype="Int64")})
+    empty.attrs["encodings"] = {path.name: enc}
     if len(lines) == 0:
         return empty
     parts = lines.str.split(",", n=2, expand=True)
@@ -155,6 +167,11 @@ def read_titles(path: Path) -> pd.DataFrame:
         n = bad.idxmax()
         raise InputError("MovieID is not a whole number", file=str(path), line=int(n),
                          value=ids[n])
+    bad = ids.str.fullmatch(r"0\d+")
+    if bad.any():
+        n = bad.idxmax()
+        raise InputError("MovieID has a leading zero (Netflix ids are plain whole numbers)",
+                         file=str(path), line=int(n), value=ids[n])
     years = parts[1].str.strip()
     missing = years.str.upper().isin(["NULL", ""])
     bad = ~missing & ~years.str.fullmatch(r"\d{1,4}")
@@ -164,8 +181,10 @@ def read_titles(path: Path) -> pd.DataFrame:
                          value=years[n])
     year = pd.array(np.where(missing, "0", years).astype(np.int64), dtype="Int64")
     year[missing.to_numpy()] = pd.NA
-    return pd.DataFrame({"item": ids.str.lstrip("0").replace("", "0").to_numpy(dtype=object),
-                         "title": parts[2].str.strip().to_numpy(dtype=object), "year": year})
+    out = pd.DataFrame({"item": ids.to_numpy(dtype=object),
+                        "title": parts[2].str.strip().to_numpy(dtype=object), "year": year})
+    out.attrs["encodings"] = {path.name: enc}
+    return out
 
 
 # ---------------------------------------------------------------------- parsing internals
@@ -178,15 +197,32 @@ def _numeric_key(p: Path):
     return (int(nums[-1]) if nums else -1, p.name)
 
 
-def _parse_file(path: Path) -> list[tuple[np.ndarray, ...]]:
-    """Parse one rating file chunk by chunk; each chunk ends on a line break."""
+def _open_utf8(path: Path):
+    """(binary file object, size, codec) of a rating file. ASCII/UTF-8/cp1252 files are read
+    as they are (their digits and separators are single bytes); a UTF-16 file is decoded
+    whole and re-encoded as UTF-8 in memory."""
+    with open(path, "rb") as fh:
+        head = fh.read(1 << 16)
+    if not head:
+        return open(path, "rb"), 0, "utf-8"
+    enc = textrules.sniff_encoding(head, label=str(path), complete=len(head) < 1 << 16) \
+        if (b"\x00" in head or head[:2] in (b"\xff\xfe", b"\xfe\xff")) else "utf-8"
+    if enc.startswith("utf-16"):
+        data = textrules.decode(path.read_bytes(), label=str(path))[0].encode("utf-8")
+        return io.BytesIO(data), len(data), enc
+    return open(path, "rb"), path.stat().st_size, enc
+
+
+def _parse_file(path: Path, rating_scale=RATING_SCALE) -> tuple[str, list]:
+    """Parse one rating file chunk by chunk (each chunk ends on a line break); returns the
+    codec it was read with and a list of (users, items, stars, days) array tuples."""
     name = str(path)
-    size = path.stat().st_size
     out = []
     movie = None          # the movie of the last header seen in this file
     next_line = 1         # 1-based number of the first line of the next chunk
     content = False       # any non-blank line so far
-    with open(path, "rb") as fh:
+    fh, size, enc = _open_utf8(path)
+    with fh:
         left = np.empty(0, np.uint8)
         while True:
             want = max(min(CHUNK_BYTES, size + 1), 1)
@@ -206,7 +242,8 @@ def _parse_file(path: Path) -> list[tuple[np.ndarray, ...]]:
                 chunk = buf[:cut]
                 if next_line == 1 and chunk[:3].tobytes() == b"\xef\xbb\xbf":
                     chunk = chunk[3:]  # a UTF-8 byte order mark
-                res, movie, n_lines, nonblank = _parse_chunk(chunk, name, next_line, movie)
+                res, movie, n_lines, nonblank = _parse_chunk(chunk, name, next_line, movie,
+                                                             rating_scale)
                 content = content or nonblank
                 if len(res[0]):
                     out.append(res)
@@ -217,10 +254,11 @@ def _parse_file(path: Path) -> list[tuple[np.ndarray, ...]]:
                 break
     if not content:
         raise InputError("file is empty: no MovieID or rating lines", file=name)
-    return out
+    return enc, out
 
 
-def _parse_chunk(buf: np.ndarray, name: str, first_line: int, movie):
+def _parse_chunk(buf: np.ndarray, name: str, first_line: int, movie,
+                 rating_scale=RATING_SCALE):
     """Parse whole lines in ``buf`` (modified in place). Returns
     ((users, items, stars, days), last movie, number of lines, any non-blank line)."""
     zeros = np.flatnonzero(buf == 0)
@@ -245,7 +283,7 @@ def _parse_chunk(buf: np.ndarray, name: str, first_line: int, movie):
     ids[0] = -1 if movie is None else movie
     for k, h in enumerate(h_idx):
         text = buf[starts[h]:eff[h] - 1].tobytes()
-        if not (text.isdigit() and 0 < int(text) <= _INT32_MAX):
+        if not (text.isdigit() and 0 < int(text) <= _INT32_MAX and text[:1] != b"0"):
             raise InputError("bad MovieID line: expected a whole number followed by ':'",
                              file=name, line=first_line + int(h),
                              value=buf[starts[h]:eff[h]].tobytes().decode("latin-1"))
@@ -284,11 +322,20 @@ def _parse_chunk(buf: np.ndarray, name: str, first_line: int, movie):
         k = int(np.flatnonzero(bad)[0])
         raise InputError("CustomerID out of range", file=name, line=first_line + int(r_idx[k]),
                          value=str(users[k]))
+    # Ids are kept as written: "07" would read as 7 and merge with another id, so refuse it.
+    s0 = starts[r_idx]
+    lead0 = (buf[s0] == ord("0")) & (buf[np.minimum(s0 + 1, len(buf) - 1)] != ord(","))
+    if lead0.any():
+        k = int(np.flatnonzero(lead0)[0])
+        raise InputError("CustomerID has a leading zero (Netflix ids are plain whole numbers)",
+                         file=name, line=first_line + int(r_idx[k]),
+                         value=_line_text(buf, starts, eff, r_idx[k]))
     stars = table.column("rating").to_numpy()
-    bad = (stars < RATING_SCALE[0]) | (stars > RATING_SCALE[1])
+    lo, hi = rating_scale
+    bad = (stars < lo) | (stars > hi)
     if bad.any():
         k = int(np.flatnonzero(bad)[0])
-        raise InputError("rating off the scale 1..5", file=name,
+        raise InputError(f"rating off the scale {lo:g}..{hi:g}", file=name,
                          line=first_line + int(r_idx[k]), value=str(stars[k]))
     days = pc.cast(table.column("date"), pa.int32()).to_numpy()
     return ((users.astype(np.int32), items.astype(np.int32), stars.astype(np.int8),
