@@ -39,10 +39,10 @@ from typing import Callable
 
 import numpy as np
 
-from .errors import InputError
+from .errors import DivergenceError, InputError
 from .metrics import (mae, mae_arrays, ranking_metrics, ranking_metrics_arrays, rmse,
                       rmse_arrays)
-from .models import get_spec, make_algo, normalize_params
+from .models import check_fit_input, check_fitted, get_spec, make_algo, normalize_params
 
 ERROR_MEASURES = ("rmse", "mae")
 TIME_MEASURES = ("fit_time", "test_time")
@@ -128,9 +128,10 @@ def _fold_sets(ratings, fp, n_folds, seed, fold):
     return trainset, testset
 
 
-def _score(algo, trainset, testset, k, threshold) -> dict:
+def _score(algo, name, trainset, testset, k, threshold) -> dict:
     t0 = time.perf_counter()
     algo.fit(trainset)
+    check_fitted(algo, name)
     t1 = time.perf_counter()
     preds = algo.test(testset)
     t2 = time.perf_counter()
@@ -157,6 +158,7 @@ def _run_fold_arrays(ratings, name, params, n_folds, seed, fold, k, threshold) -
                                                 ratings.items[train_idx])
     algo.fit_arrays(ui, ii, ratings.ratings[train_idx], len(u_back), len(i_back),
                     rating_scale=ratings.rating_scale)
+    check_fitted(algo, name)
     t1 = time.perf_counter()
     umap = np.full(ratings.n_users, -1, dtype=np.int64)
     umap[u_back] = np.arange(len(u_back))
@@ -177,16 +179,22 @@ def _run_fold_arrays(ratings, name, params, n_folds, seed, fold, k, threshold) -
 
 
 def _run_fold(ratings, fp, name, params, engine, n_folds, seed, fold, k, threshold) -> dict:
-    """One fold, start to end (runs in a worker process or in the caller)."""
-    if _uses_arrays(name, engine):
-        return _run_fold_arrays(ratings, name, params, n_folds, seed, fold, k, threshold)
-    trainset, testset = _fold_sets(ratings, fp, n_folds, seed, fold)
-    algo = make_algo(name, params, engine)
-    res = {"fold": fold}
-    res.update(_score(algo, trainset, testset, k, threshold))
-    res["n_train"] = trainset.n_ratings
-    res["n_test"] = len(testset)
-    return res
+    """One fold, start to end (runs in a worker process or in the caller). A fit that
+    diverges gives ``{"fold", "diverged": message}`` with every measure NaN, so that a grid
+    can mark its cell and go on (``cross_validate`` raises it)."""
+    try:
+        if _uses_arrays(name, engine):
+            return _run_fold_arrays(ratings, name, params, n_folds, seed, fold, k, threshold)
+        trainset, testset = _fold_sets(ratings, fp, n_folds, seed, fold)
+        algo = make_algo(name, params, engine)
+        res = {"fold": fold}
+        res.update(_score(algo, name, trainset, testset, k, threshold))
+        res["n_train"] = trainset.n_ratings
+        res["n_test"] = len(testset)
+        return res
+    except DivergenceError as err:
+        return {"fold": fold, "diverged": str(err),
+                **{m: float("nan") for m in measure_names(k)}}
 
 
 # ---------------------------------------------------------------------- task runner
@@ -283,9 +291,12 @@ def cross_validate(ratings, name: str, params: dict | None = None, engine: str =
     tasks = [(_run_fold, (ratings, fp, spec.name, full, engine, n_folds, seed, f, k, threshold))
              for f in range(n_folds)]
     make_algo(spec.name, full, engine)  # fail early (bad engine) before any work
+    check_fit_input(spec.name, ratings)
     folds = []
     with contextlib.closing(_execute(tasks, n_jobs, backend, should_stop)) as results:
         for _, res in results:
+            if "diverged" in res:
+                raise DivergenceError(f"fold {res['fold'] + 1}: {res['diverged']}")
             res = {"algo": spec.name, **res}
             folds.append(res)
             if callback is not None:
@@ -363,6 +374,7 @@ def grid_search(ratings, name: str, grid: dict[str, list], engine: str = "surpri
     base = dict(base_params or {})
     cells = grid_cells(spec.name, grid, base)
     make_algo(spec.name, {**base, **cells[0]}, engine)
+    check_fit_input(spec.name, ratings)
     fp = _fingerprint(ratings)
     tasks, owner = [], []
     for c, cell in enumerate(cells):
@@ -380,8 +392,12 @@ def grid_search(ratings, name: str, grid: dict[str, list], engine: str = "surpri
             if len(per_cell[c]) == n_folds:
                 folds = sorted(per_cell[c], key=lambda r: r["fold"])
                 mean, std = summarize(folds, k)
+                diverged = next((f["diverged"] for f in folds if "diverged" in f), None)
+                if diverged is not None:  # the cell says so, and has no score
+                    mean = {m: float("nan") for m in mean}
+                    std = {m: float("nan") for m in std}
                 done[c] = {"index": c, "params": cells[c], "mean": mean, "std": std,
-                           "folds": folds}
+                           "folds": folds, "diverged": diverged}
                 if callback is not None:
                     callback(done[c])
     finished = [d for d in done if d is not None]
@@ -488,6 +504,7 @@ def _curve_point(ratings, name, params, engine, seed, test_size, epochs) -> tupl
     trainset, testset = _split_once(ratings, seed, test_size)
     algo = make_algo(name, {**params, "n_epochs": epochs}, engine)
     algo.fit(trainset)
+    check_fitted(algo, name, epoch=epochs)
     return epochs, rmse(algo.test(trainset.build_testset())), rmse(algo.test(testset))
 
 
@@ -504,7 +521,7 @@ def _has_epoch_callback(algo) -> bool:
         return False
 
 
-def _curve_in_one_pass(algo, trainset, testset, per_epoch, should_stop):
+def _curve_in_one_pass(algo, name, trainset, testset, per_epoch, should_stop):
     """Fit once with the engine's per-epoch callback; ``per_epoch(epoch, train, test)``."""
     from .fast import trainset_arrays
 
@@ -515,6 +532,7 @@ def _curve_in_one_pass(algo, trainset, testset, per_epoch, should_stop):
     stop = should_stop or (lambda: False)
 
     def cb(epoch, model):
+        check_fitted(model, name, epoch=int(epoch))
         train = rmse_arrays(tr_r, model.predict_arrays(tr_u, tr_i))
         test = rmse_arrays(te_r, model.predict_arrays(te_u, te_i))
         per_epoch(int(epoch), train, test)
@@ -564,9 +582,11 @@ def learning_curve(ratings, name: str, params: dict | None = None, engine: str =
 
     if engine == "fast" and _has_epoch_callback(probe) and hasattr(probe, "predict_arrays"):
         trainset, testset = _split_once(ratings, seed, test_size)
-        _curve_in_one_pass(probe, trainset, testset, add, should_stop)
+        check_fit_input(spec.name, ratings)
+        _curve_in_one_pass(probe, spec.name, trainset, testset, add, should_stop)
         method = "callback"
     else:
+        check_fit_input(spec.name, ratings)
         tasks = [(_curve_point, (ratings, spec.name, full, engine, seed, test_size, e))
                  for e in curve_epochs(n_epochs, max_points)]
         with contextlib.closing(_execute(tasks, n_jobs, backend, should_stop)) as results:

@@ -23,7 +23,7 @@ from typing import Any, Callable
 import numpy as np
 from surprise import NormalPredictor
 
-from .errors import InputError
+from .errors import DivergenceError, InputError
 
 ENGINES = ("surprise", "fast")
 SEED_MAX = 2**32 - 1
@@ -397,12 +397,59 @@ def fit_full(ratings, name: str, params: dict | None = None, engine: str = "surp
     The trainset is ``algo.trainset``; its inner ids equal ``ratings``' inner ids. The fast
     engine fits from the ``Ratings`` arrays (``fit_ratings``: the same model, no per-rating
     Python objects, so it scales to the full Netflix Prize); other models get Surprise's Trainset.
+    Raises InputError when the data does not suit the model (``check_fit_input``) and
+    DivergenceError when the fitted parameters are not finite (``check_fitted``).
     """
+    check_fit_input(name, ratings)
     algo = make_algo(name, params, engine)
     if hasattr(algo, "fit_ratings"):
-        return algo.fit_ratings(ratings)
-    algo.fit(ratings.to_surprise().build_full_trainset())
+        algo = algo.fit_ratings(ratings)
+    else:
+        algo.fit(ratings.to_surprise().build_full_trainset())
+    check_fitted(algo, name)
     return algo
+
+
+#: Learned parameter arrays checked after every fit.
+FITTED_ARRAYS = ("bu", "bi", "pu", "qi", "yj")
+
+
+def check_fit_input(name: str, ratings) -> None:
+    """InputError when ``ratings`` cannot be fitted by ``name``: NMF needs non-negative ratings
+    (as scikit-learn's ``NMF``, which refuses negative input: its factors are meant to stay
+    ≥ 0, and Surprise's multiplicative updates assume r_ui ≥ 0)."""
+    spec = get_spec(name)
+    if spec.name == "nmf" and len(ratings.ratings) and float(np.min(ratings.ratings)) < 0:
+        raise InputError("NMF needs non-negative ratings (as scikit-learn's NMF); this data has "
+                         f"ratings down to {float(np.min(ratings.ratings)):g}. Use SVD, or "
+                         "shift the ratings to start at 0", value=ratings.name)
+
+
+def check_fitted(algo, name: str = "", *, epoch: int | None = None) -> None:
+    """DivergenceError when any learned parameter (``FITTED_ARRAYS``) is NaN or infinite.
+
+    SGD with a learning rate too large for the ratings' scale overflows (e.g. ratings 1 and
+    660 with lr_all=0.005): every later prediction would be NaN or clipped garbage.
+    """
+    bad = total = 0
+    for attr in FITTED_ARRAYS:
+        arr = getattr(algo, attr, None)
+        if arr is None or not hasattr(arr, "dtype"):
+            continue
+        arr = np.asarray(arr)
+        if arr.dtype.kind not in "fc":
+            continue
+        total += arr.size
+        bad += int(arr.size - np.count_nonzero(np.isfinite(arr)))
+    if bad:
+        spec = get_spec(name) if name else None
+        label = spec.label if spec else type(algo).__name__
+        lower = {"nmf": "lr_bu and lr_bi", "baseline": "learning_rate"}.get(
+            spec.name if spec else "", "lr_all (the learning rate)")
+        when = f" at epoch {epoch}" if epoch is not None else ""
+        raise DivergenceError(
+            f"SGD diverged{when}: {bad:,} of {total:,} learned parameters of {label} are NaN "
+            f"or infinite. Lower {lower}, or rescale the ratings to a smaller range")
 
 
 def describe(name: str, params: dict | None = None, engine: str = "surprise") -> str:
