@@ -12,9 +12,12 @@ import streamlit as st  # noqa: E402
 from plotly.subplots import make_subplots  # noqa: E402
 
 from recsys.errors import InputError  # noqa: E402
+from recsys.safetext import md  # noqa: E402
 from recsys.evaluate import (auto_jobs, warm_workers, cross_validate, learning_curve,  # noqa: E402
-                             summarize, summary_table)
+                             summarize, summary_table, reference_results, comparison_table,
+                             indistinct_measures, measure_label, undefined_text, display_value)
 from recsys.models import REGISTRY, describe, get_spec  # noqa: E402
+from ui.pickers import threshold_slider  # noqa: E402
 from ui.model import (bind, effective_engine, model_controls, param_controls,  # noqa: E402
                       param_key, ui_params)
 
@@ -61,11 +64,7 @@ with top[1]:
 c = st.columns(3)
 n_folds = c[0].slider("Folds", 2, 10, **bind("cv_folds", 5))
 k = c[1].slider("k (top-k for precision/recall/NDCG)", 1, 50, **bind("cv_k", 10))
-lo_r, hi_r = (float(v) for v in sel.ratings.rating_scale)
-if "cv_threshold" in st.session_state:  # another dataset may have another scale
-    st.session_state["cv_threshold"] = min(max(st.session_state["cv_threshold"], lo_r), hi_r)
-threshold = c[2].slider("Relevant if true rating ≥", lo_r, hi_r, step=0.5,
-                        **bind("cv_threshold", min(4.0, hi_r)))
+threshold = threshold_slider(c[2], sel.ratings, "cv_threshold")
 
 if algos:
     tabs = st.tabs([REGISTRY[a].label for a in algos])
@@ -166,8 +165,9 @@ def history_rows(results: list[dict], run_no: int, stopped: bool) -> list[dict]:
                                                               res["engine"]),
             "folds": f"{len(res['folds'])}/{res['n_folds']}",
             "RMSE": res["mean"]["rmse"], "RMSE std": res["std"]["rmse"],
-            "MAE": res["mean"]["mae"], f"precision@{kk}": res["mean"][f"precision@{kk}"],
-            f"recall@{kk}": res["mean"][f"recall@{kk}"], f"ndcg@{kk}": res["mean"][f"ndcg@{kk}"],
+            "MAE": res["mean"]["mae"],
+            **{measure_label(m): display_value(res["mean"][m], m, res["threshold"])
+               for m in (f"precision@{kk}", f"recall@{kk}", f"ndcg@{kk}")},
             "fit time (s)": res["mean"]["fit_time"], "stopped": stopped})
     return rows
 
@@ -240,17 +240,21 @@ if run:
                     sel.ratings, a, params[a], engine_of[a], n_folds=n_folds, seed=sel.seed,
                     k=k, threshold=threshold, callback=on_fold, n_jobs=jobs_of[a],
                     should_stop=should_stop))
+            status.write("Reference rows: global mean and BaselineOnly on the same folds…")
+            refs = reference_results(sel.ratings, n_folds=n_folds, seed=sel.seed, k=k,
+                                     threshold=threshold)
         except InputError as err:
             live["status"] = "error"
             status.update(label="Failed", state="error")
-            st.error(str(err))
+            st.error(md(err))
             st.stop()
         status.update(label=f"Done in {time.perf_counter() - t_start:.1f} s", state="complete")
     live["status"] = "done"
     stop_slot.empty()
     slot_err.empty()
     slot_rank.empty()
-    st.session_state["cv_last"] = {"results": results, "stopped": False, "k": k}
+    st.session_state["cv_last"] = {"results": results, "stopped": False, "k": k,
+                                   "references": refs}
     st.session_state["cv_history"] += history_rows(results, run_no, False)
 
 # ---------------------------------------------------------------------- results
@@ -266,9 +270,33 @@ if last and last["results"]:
     for res in last["results"]:
         st.markdown(f"**{describe(res['algo'], res['params'], res['engine'])}** — "
                     f"{len(res['folds'])} of {res['n_folds']} folds")
-        table = summary_table(res)
-        st.dataframe(table, column_config={c_: st.column_config.NumberColumn(format="%.4f")
-                                           for c_ in table.columns})
+        table = summary_table(res).map(lambda v: f"{v:.4f}" if isinstance(v, float) else v)
+        st.dataframe(table)
+        if res.get("undefined"):
+            st.info(f"Ranking metrics are {undefined_text(res['threshold'])} in fold(s) "
+                    + ", ".join(str(f + 1) for f in sorted({f for v in res["undefined"].values()
+                                                            for f in v}))
+                    + ": no test rating there reaches the threshold, so no top-k list can be "
+                      "judged. Lower the threshold to score them.")
+    refs = last.get("references") or []
+    if refs:
+        st.subheader("Compared with trivial predictors")
+        cmp = comparison_table(last["results"], refs)
+        st.dataframe(cmp.map(lambda v: f"{v:.4f}" if isinstance(v, float) else v),
+                     hide_index=True)
+        best_ref = min(r["mean"]["rmse"] for r in refs)
+        beaten = [r["label"] for r in last["results"] if r["mean"]["rmse"] < best_ref]
+        st.caption("Reference rows, on the same folds: the global mean (r̂ = μ) and "
+                   "Surprise's BaselineOnly (r̂ = μ + b_u + b_i). "
+                   + (f"Lower RMSE than both: {', '.join(beaten)}." if beaten else
+                      "No model beats the best reference on RMSE here: on this sample matrix "
+                      "factorisation learns nothing a bias model does not."))
+    same = indistinct_measures(last["results"])
+    if same:
+        st.info(f"{', '.join(measure_label(m) for m in same)} cannot tell these algorithms "
+                "apart: the means differ by less than their spread over folds. This protocol "
+                "ranks only each user's own test items, a short list in which most items are "
+                "relevant, so every model scores about the same.")
     st.plotly_chart(means_figure(last["results"], kk), key="cv_means")
     st.caption("Bars: mean over folds; whiskers: standard deviation over folds (np.std, as "
                "Surprise prints it).")

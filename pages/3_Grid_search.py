@@ -12,7 +12,9 @@ import streamlit as st  # noqa: E402
 from plotly.subplots import make_subplots  # noqa: E402
 
 from recsys.errors import InputError  # noqa: E402
+from recsys.safetext import md  # noqa: E402
 from recsys.evaluate import (auto_jobs, grid_cells, grid_result, grid_search,  # noqa: E402
+                             check_threshold, measure_label, reference_results,
                              grid_table, warm_workers)
 from recsys.models import REGISTRY, describe, get_spec, normalize_params  # noqa: E402
 from ui.model import (bind, effective_engine, model_controls, set_active_model,  # noqa: E402
@@ -109,7 +111,7 @@ def heatmaps(cells: list, done: dict, measure: str, best: int | None):
                                         for grp in groups] if extra else None)
     ys = sorted({c[y_key] for c in cells})
     xs = sorted({c[x_key] for c in cells}) if x_key else [""]
-    values = [done[i]["mean"][measure] for i in done]
+    values = [done[i]["mean"][measure] for i in done if not done[i].get("diverged")]
     lo, hi = (min(values), max(values)) if values else (0, 1)
     for gi, grp in enumerate(groups):
         z = np.full((len(ys), len(xs)), np.nan)
@@ -118,7 +120,9 @@ def heatmaps(cells: list, done: dict, measure: str, best: int | None):
             if tuple(c[k] for k in extra) != grp:
                 continue
             r_, c_ = ys.index(c[y_key]), (xs.index(c[x_key]) if x_key else 0)
-            if i in done:
+            if i in done and done[i].get("diverged"):
+                text[r_][c_] = "diverged"
+            elif i in done:
                 v = done[i]["mean"][measure]
                 z[r_, c_] = v
                 text[r_][c_] = f"{v:.4f}" + (" ★" if i == best else "")
@@ -141,7 +145,8 @@ if live and live["status"] == "running" and not run:
     live["status"] = "stopped"
     a = live["args"]
     res = grid_result(a["algo"], a["engine"], a["measure"], a["grid"], a["n_folds"], a["seed"],
-                      10, 4.0, a["base"], list(live["done"].values()), len(live["cells"]))
+                      10, check_threshold(None, sel.ratings), a["base"],
+                      list(live["done"].values()), len(live["cells"]))
     st.session_state["grid_last"] = {"result": res, "cells": live["cells"],
                                      "engine": a["engine"], "dataset": live["dataset"],
                                      "users": live["users"]}
@@ -170,12 +175,15 @@ if run:
 
         def on_cell(cell):
             done[cell["index"]] = cell
-            better = (best_so_far[0] is None
-                      or cell["mean"][measure] < done[best_so_far[0]]["mean"][measure])
+            better = not cell.get("diverged") and (
+                best_so_far[0] is None
+                or cell["mean"][measure] < done[best_so_far[0]]["mean"][measure])
             if better:
                 best_so_far[0] = cell["index"]
             progress.progress(len(done) / len(cells), text=f"{len(done)}/{len(cells)} cells")
-            status.write(f"{cell['params']}: {measure.upper()} {cell['mean'][measure]:.4f}")
+            status.write(f"{md(cell['params'])}: " + (
+                "diverged (SGD overflowed: this cell has no score)" if cell.get("diverged")
+                else f"{measure_label(measure)} {cell['mean'][measure]:.4f}"))
             slot.plotly_chart(heatmaps(cells, done, measure, best_so_far[0]),
                               key=f"grid_live_{len(done)}")
 
@@ -186,9 +194,11 @@ if run:
             res = grid_search(sel.ratings, algo, grid, engine, n_folds=n_folds, seed=sel.seed,
                               measure=measure, callback=on_cell, n_jobs=jobs, base_params=base,
                               should_stop=should_stop)
+            status.write("Reference rows: global mean and BaselineOnly on the same folds…")
+            refs = reference_results(sel.ratings, n_folds=n_folds, seed=sel.seed)
         except InputError as err:
             status.update(label="Failed", state="error")
-            st.error(str(err))
+            st.error(md(err))
             st.stop()
         stop_slot.empty()
         st.session_state["grid_live"]["status"] = "done"
@@ -196,7 +206,8 @@ if run:
     slot.empty()
     progress.empty()
     st.session_state["grid_last"] = {"result": res, "cells": cells, "engine": engine,
-                                     "dataset": sel.label, "users": sel.sample_users}
+                                     "dataset": sel.label, "users": sel.sample_users,
+                                     "references": refs}
 
 last = st.session_state.get("grid_last")
 if last:
@@ -222,7 +233,24 @@ if last:
                 for p in get_spec(res["algo"]).params if p.ui):
             st.caption("These parameters are the active model (see the sidebar): "
                        + describe(res["algo"], res["best_params"], last["engine"]))
+    diverged = [c for c in res["cells"] if c.get("diverged")]
+    if diverged:
+        st.error(f"{len(diverged)} cell(s) diverged (SGD overflowed; they have no score and no "
+                 "rank): " + md("; ".join(str(c["params"]) for c in diverged))
+                 + ". Lower lr_all, or rescale the ratings.")
+    refs = last.get("references") or []
+    if refs:
+        m_ = res["measure"]
+        st.info("Reference rows on the same folds: "
+                + "; ".join(f"{r['label']} {measure_label(m_)} {r['mean'][m_]:.4f}"
+                            for r in refs)
+                + (f". The best cell ({res['best_score']:.4f}) beats both."
+                   if res["best_score"] is not None and res["best_score"] < min(
+                       r["mean"][m_] for r in refs)
+                   else ". No cell beats the best reference: MF learns nothing here that "
+                        "a bias model does not."))
     table = grid_table(res)
+    table["diverged"] = ["diverged" if c.get("diverged") else "" for c in res["cells"]]
     st.dataframe(table, hide_index=True,
                  column_config={c_: st.column_config.NumberColumn(format="%.4f")
                                 for c_ in table.columns if c_.startswith(("mean_", "std_"))})

@@ -67,10 +67,9 @@ with right:
     if not options:
         st.info(f"User {user} has rated every movie of the sample: pick another filter.")
         st.stop()
-    if st.session_state.get("explain_item") not in options:
-        st.session_state["explain_item"] = options[0]
     st.selectbox("Movie (type to search by title or id)", options,
-                 **bind("explain_item", options[0]), format_func=lambda i: labels.get(i, i))
+                 **bind("explain_item", options[0], options=options),
+                 format_func=lambda i: labels.get(i, i))
     st.button("🎲 Random movie", on_click=pick_random, args=("explain_item", options), key="rand_item")
 item = st.session_state["explain_item"]
 

@@ -40,11 +40,9 @@ with c1:
     user = user_picker(r)
 with c2:
     n = st.slider("How many movies", 1, 50, **bind("top_n", 10))
-    max_count = int(r.ratings_per_item().max())
-    if st.session_state.get("top_min_ratings", 0) > min(max_count, 500):
-        st.session_state["top_min_ratings"] = 0
-    min_ratings = st.slider("Minimum ratings per movie", 0, min(max_count, 500),
-                            **bind("top_min_ratings", 0),
+    cap = min(int(r.ratings_per_item().max()), 500)
+    min_ratings = st.slider("Minimum ratings per movie", 0, cap,
+                            **bind("top_min_ratings", 0, lo=0, hi=cap),
                             help="Movies with fewer ratings have noisy factors: filter them out.")
 with c3:
     exclude = st.checkbox("Exclude movies the user already rated",

@@ -44,10 +44,8 @@ with c1:
         st.stop()
     options = found["item"].tolist()
     labels = dict(zip(found["item"], found["label"]))
-    if st.session_state.get("similar_item") not in options:
-        st.session_state["similar_item"] = options[0]
     st.selectbox(f"Movie ({len(options)} match{'es' if len(options) != 1 else ''}, most-rated "
-                 "first)", options, **bind("similar_item", options[0]),
+                 "first)", options, **bind("similar_item", options[0], options=options),
                  format_func=lambda i: labels.get(i, i))
     st.button("🎲 Random movie", on_click=pick_random, args=("similar_item", options),
               key="rand_movie")
@@ -56,10 +54,8 @@ with c2:
                       **bind("similar_metric", "cosine"))
     n = st.slider("How many", 1, 50, **bind("similar_n", 10))
     cap = min(int(r.ratings_per_item().max()), 500)
-    if st.session_state.get("similar_min_ratings", 0) > cap:
-        st.session_state["similar_min_ratings"] = 0
     min_ratings = st.slider("Minimum ratings per movie", 0, cap,
-                            **bind("similar_min_ratings", 0),
+                            **bind("similar_min_ratings", 0, lo=0, hi=cap),
                             help="Rarely rated movies have factors close to their random start.")
 item = st.session_state["similar_item"]
 

@@ -57,7 +57,8 @@ with c1:
                       format_func={"tsne": "t-SNE", "pca": "PCA (instant)"}.get,
                       **bind("map_method", "tsne"))
     n_draw = st.slider("Movies to draw (most-rated first)", min(2, n_all), n_all,
-                       **bind("map_n_draw", n_all)) if n_all > 2 else n_all
+                       **bind("map_n_draw", n_all, lo=min(2, n_all), hi=n_all)) \
+        if n_all > 2 else n_all
 with c2:
     perplexity = st.slider("Perplexity", 5, 100, **bind("map_perplexity", 30),
                            disabled=method != "tsne")

@@ -151,6 +151,30 @@ class Ratings:
                 "median_per_item": float(np.median(per_item)),
                 "top10pct_item_share": float(top / per_item.sum())}
 
+    def thinness(self, n_factors: int = 100) -> dict:
+        """How much data there is to learn from: median ratings per user and per item, and
+        ratings per learned parameter of a biased MF model with ``n_factors`` factors
+        (parameters = (users + items) × (n_factors + 1): p_u, q_i, b_u, b_i)."""
+        n_params = (self.n_users + self.n_items) * (int(n_factors) + 1)
+        return {"median_per_user": float(np.median(self.ratings_per_user())),
+                "median_per_item": float(np.median(self.ratings_per_item())),
+                "n_params": int(n_params), "n_factors": int(n_factors),
+                "ratings_per_param": self.n_ratings / n_params}
+
+    def thin_warning(self, n_factors: int = 100) -> str | None:
+        """A warning with the figures when the sample is too thin for MF to learn much (median
+        user < 5 ratings, median item < 2, or < 0.1 ratings per parameter); else None."""
+        t = self.thinness(n_factors)
+        if (t["median_per_user"] >= 5 and t["median_per_item"] >= 2
+                and t["ratings_per_param"] >= 0.1):
+            return None
+        return (f"Thin data: the median user has {t['median_per_user']:g} rating(s) and the "
+                f"median movie {t['median_per_item']:g}; {self.n_ratings:,} ratings for "
+                f"{t['n_params']:,} parameters of MF at k={t['n_factors']} "
+                f"({t['ratings_per_param']:.2g} per parameter). MF cannot learn much here, "
+                "so compare it with the global-mean and baseline rows. Sample more users, or "
+                "use a denser subset (users and movies with at least 20 ratings).")
+
     def matrix_slice(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The ``n`` most active users x the ``n`` most rated items as a dense matrix (NaN =
         unrated), with their raw user ids and item titles. Ties keep inner-id order."""

@@ -54,6 +54,14 @@ def measure_names(k: int = 10) -> tuple[str, ...]:
     return ERROR_MEASURES + TIME_MEASURES + (f"precision@{k}", f"recall@{k}", f"ndcg@{k}")
 
 
+def measure_label(measure: str) -> str:
+    """How a measure is written for people: RMSE, MAE, fit time (s), precision@10, NDCG@10."""
+    base, at, k = measure.partition("@")
+    names = {"rmse": "RMSE", "mae": "MAE", "fit_time": "fit time (s)",
+             "test_time": "test time (s)", "ndcg": "NDCG", "map": "MAP", "hit": "hit rate"}
+    return names.get(base, base) + (f"@{k}" if at else "")
+
+
 # ---------------------------------------------------------------------- folds
 def kfold_indices(n: int, n_folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """(train, test) rating indices of each fold, exactly as Surprise's
@@ -273,7 +281,7 @@ def summarize(folds: list[dict], k: int) -> tuple[dict, dict]:
 
 # ---------------------------------------------------------------------- cross-validation
 def cross_validate(ratings, name: str, params: dict | None = None, engine: str = "surprise",
-                   n_folds: int = 5, seed: int = 0, k: int = 10, threshold: float = 4.0,
+                   n_folds: int = 5, seed: int = 0, k: int = 10, threshold: float | None = None,
                    callback: Callable[[dict], None] | None = None, n_jobs: int = 1,
                    should_stop: Callable[[], bool] | None = None,
                    backend: str = "processes") -> dict:
@@ -286,6 +294,7 @@ def cross_validate(ratings, name: str, params: dict | None = None, engine: str =
     spec = get_spec(name)
     full = normalize_params(spec.name, params)
     k = _check_k(k)
+    threshold = check_threshold(threshold, ratings)
     n_folds = _check_folds(n_folds, ratings.n_ratings)
     fp = _fingerprint(ratings)
     tasks = [(_run_fold, (ratings, fp, spec.name, full, engine, n_folds, seed, f, k, threshold))
@@ -305,7 +314,54 @@ def cross_validate(ratings, name: str, params: dict | None = None, engine: str =
     mean, std = summarize(folds, k)
     return {"algo": spec.name, "label": spec.label, "params": full, "engine": engine,
             "n_folds": n_folds, "seed": seed, "k": k, "threshold": threshold,
-            "folds": folds, "mean": mean, "std": std, "stopped": len(folds) < n_folds}
+            "folds": folds, "mean": mean, "std": std, "stopped": len(folds) < n_folds,
+            "undefined": undefined_folds(folds, k)}
+
+
+def check_threshold(threshold, ratings) -> float:
+    """The relevance threshold: ``None`` -> the scale's default (``default_threshold``: 4 on
+    1..5, 1 on 0/1 data); else a finite number on the rating scale (InputError otherwise)."""
+    from .data import default_threshold, rating_step
+
+    lo, hi = (float(v) for v in ratings.rating_scale)
+    if threshold is None:
+        return default_threshold((lo, hi), rating_step(ratings.ratings))
+    try:
+        t = float(threshold)
+    except (TypeError, ValueError):
+        raise InputError("the relevance threshold must be a number", value=threshold) from None
+    if not math.isfinite(t) or not lo <= t <= hi:
+        raise InputError(f"the relevance threshold must be a number on the rating scale "
+                         f"{lo:g}..{hi:g}", value=threshold)
+    return t
+
+
+def undefined_folds(folds: list[dict], k: int) -> dict[str, list[int]]:
+    """{ranking measure: [0-based folds where it is undefined]}: folds whose test set holds no
+    rating ≥ threshold, so no ranking can be judged (reported as ``undefined_text``)."""
+    out = {}
+    for m in RANKING_MEASURES(k):
+        bad = [f["fold"] for f in folds if m in f and math.isnan(f[m]) and "diverged" not in f]
+        if bad:
+            out[m] = bad
+    return out
+
+
+def RANKING_MEASURES(k: int) -> tuple[str, ...]:  # noqa: N802 (a constant of k)
+    return tuple(m for m in measure_names(k) if m.split("@")[0] in HIGHER_IS_BETTER)
+
+
+def undefined_text(threshold: float) -> str:
+    """How an undefined ranking metric is shown (never a bare NaN)."""
+    return f"undefined (no test rating ≥ {threshold:g})"
+
+
+def display_value(value: float, measure: str, threshold: float) -> float | str:
+    """``value``, or ``undefined_text`` for a NaN ranking metric (tables and JSON notes)."""
+    if isinstance(value, float) and math.isnan(value) and measure.split("@")[0] in \
+            HIGHER_IS_BETTER:
+        return undefined_text(threshold)
+    return value
 
 
 def _check_k(k) -> int:
@@ -324,11 +380,13 @@ def summary_table(result: dict) -> "pd.DataFrame":
     import pandas as pd
 
     k = result["k"]
+    t = result.get("threshold", 4.0)
     rows = {}
     for m in measure_names(k):
-        label = m.upper() + " (testset)" if m in ERROR_MEASURES else m.replace("_", " ").capitalize()
-        vals = [f[m] for f in result["folds"]]
-        rows[label] = vals + [result["mean"][m], result["std"][m]]
+        label = measure_label(m) + (" (testset)" if m in ERROR_MEASURES else "")
+        vals = [display_value(f[m], m, t) for f in result["folds"]]
+        rows[label] = vals + [display_value(result["mean"][m], m, t),
+                              display_value(result["std"][m], m, t)]
     cols = [f"Fold {f['fold'] + 1}" for f in result["folds"]] + ["Mean", "Std"]
     return pd.DataFrame.from_dict(rows, orient="index", columns=cols)
 
@@ -358,7 +416,8 @@ def grid_search(ratings, name: str, grid: dict[str, list], engine: str = "surpri
                 n_folds: int = 3, seed: int = 0, measure: str = "rmse",
                 callback: Callable[[dict], None] | None = None, n_jobs: int = 1,
                 should_stop: Callable[[], bool] | None = None, base_params: dict | None = None,
-                k: int = 10, threshold: float = 4.0, backend: str = "processes") -> dict:
+                k: int = 10, threshold: float | None = None,
+                backend: str = "processes") -> dict:
     """Cross-validate every cell of ``grid`` on the same folds; best cell by ``measure``.
 
     ``callback(cell)`` runs in this thread when all folds of a cell are done. ``cells[i]
@@ -370,6 +429,7 @@ def grid_search(ratings, name: str, grid: dict[str, list], engine: str = "surpri
     if measure not in measure_names(k) or measure in TIME_MEASURES:
         raise InputError(f"measure must be one of rmse, mae, precision@{k}, recall@{k}, "
                          f"ndcg@{k}", value=measure)
+    threshold = check_threshold(threshold, ratings)
     n_folds = _check_folds(n_folds, ratings.n_ratings)
     base = dict(base_params or {})
     cells = grid_cells(spec.name, grid, base)
@@ -401,8 +461,14 @@ def grid_search(ratings, name: str, grid: dict[str, list], engine: str = "surpri
                 if callback is not None:
                     callback(done[c])
     finished = [d for d in done if d is not None]
-    return grid_result(spec.name, engine, measure, grid, n_folds, seed, k, threshold, base,
-                       finished, len(cells))
+    res = grid_result(spec.name, engine, measure, grid, n_folds, seed, k, threshold, base,
+                      finished, len(cells))
+    scored = [d for d in finished if d.get("diverged") is None]
+    if scored and res["best_index"] is None and measure.split("@")[0] in HIGHER_IS_BETTER:
+        raise InputError(f"{measure_label(measure)} is {undefined_text(threshold)} in every "
+                         "fold of every cell: rank by rmse, or lower the threshold",
+                         value=measure)
+    return res
 
 
 def grid_result(name: str, engine: str, measure: str, grid: dict, n_folds: int, seed: int,
@@ -598,6 +664,69 @@ def learning_curve(ratings, name: str, params: dict | None = None, engine: str =
             "test_size": float(test_size), "epochs": [p[0] for p in points],
             "train_rmse": [p[1] for p in points], "test_rmse": [p[2] for p in points],
             "method": method}
+
+
+# ---------------------------------------------------------------------- reference rows
+#: The trivial predictors every CV and grid result is compared with.
+REFERENCES = ("globalmean", "baseline")
+_REFERENCE_CACHE: dict[tuple, list[dict]] = {}
+_REFERENCE_LOCK = threading.Lock()
+
+
+def reference_results(ratings, n_folds: int = 5, seed: int = 0, k: int = 10,
+                      threshold: float | None = None) -> list[dict]:
+    """``cross_validate`` results of the global mean (r̂ = μ) and Surprise's ``BaselineOnly``
+    (r̂ = μ + b_u + b_i, ALS defaults) on the same folds as any model run with the same
+    ``n_folds`` and ``seed``: the rows a class compares MF with. Cached per data and settings
+    in this process (they are cheap but asked for on every run)."""
+    threshold = check_threshold(threshold, ratings)
+    key = (_fingerprint(ratings), int(n_folds), int(seed), int(k), float(threshold))
+    with _REFERENCE_LOCK:
+        hit = _REFERENCE_CACHE.get(key)
+    if hit is not None:
+        return hit
+    out = [cross_validate(ratings, name, {}, "surprise", n_folds=n_folds, seed=seed, k=k,
+                          threshold=threshold) for name in REFERENCES]
+    with _REFERENCE_LOCK:
+        if len(_REFERENCE_CACHE) > 16:
+            _REFERENCE_CACHE.clear()
+        _REFERENCE_CACHE[key] = out
+    return out
+
+
+def comparison_table(results: list[dict], references: list[dict] | None = None) -> "pd.DataFrame":
+    """One row per algorithm (then the reference rows): mean RMSE, MAE and ranking measures
+    over folds, with undefined ranking metrics written out (``undefined_text``)."""
+    import pandas as pd
+
+    rows = []
+    for res, kind in [(r, "model") for r in results] + [(r, "reference")
+                                                        for r in references or []]:
+        k, t = res["k"], res["threshold"]
+        row = {"algorithm": res["label"], "kind": kind}
+        for m in ERROR_MEASURES + RANKING_MEASURES(k):
+            row[measure_label(m)] = display_value(res["mean"][m], m, t)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def indistinct_measures(results: list[dict]) -> list[str]:
+    """Ranking measures that cannot tell the algorithms of ``results`` apart: the same mean for
+    all, or every gap between means smaller than the spread over folds (the largest std).
+    Needs two results or more; undefined measures are left out."""
+    if len(results) < 2:
+        return []
+    k = results[0]["k"]
+    out = []
+    for m in RANKING_MEASURES(k):
+        means = np.array([r["mean"][m] for r in results], dtype=np.float64)
+        stds = np.array([r["std"][m] for r in results], dtype=np.float64)
+        if np.isnan(means).any():
+            continue
+        gap = float(means.max() - means.min())
+        if gap == 0.0 or gap < float(np.nanmax(stds)):
+            out.append(m)
+    return out
 
 
 def auto_jobs(n_ratings: int, n_tasks: int, max_jobs: int = 2, engine: str = "surprise") -> int:

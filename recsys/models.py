@@ -196,6 +196,18 @@ class SeededNormalPredictor(NormalPredictor):
         return self._rng.normal(self.trainset.global_mean, self.sigma)
 
 
+class GlobalMean(NormalPredictor):
+    """The trivial predictor r̂_ui = μ (the training ratings' mean), for every user and item: the
+    reference row every model is compared with."""
+
+    def estimate(self, *_):
+        return self.trainset.global_mean
+
+
+def _globalmean(params: dict, engine: str):
+    return GlobalMean()
+
+
 # ---------------------------------------------------------------------- parameters
 def _factors(default):
     return Param("n_factors", "int", default, "Number of latent factors k (length of p_u, q_i).",
@@ -296,6 +308,13 @@ _register(AlgoSpec(
     "Biases only: r̂ = μ + b_u + b_i.",
     aliases={"lr_all": ("learning_rate",), "reg_all": ("reg",)},
     method_defaults={"sgd": {"n_epochs": 20}},
+))
+
+_register(AlgoSpec(
+    "globalmean", "Global mean (μ)",
+    (),
+    _globalmean,
+    "Predicts the training ratings' mean μ for everyone: the trivial reference.",
 ))
 
 _register(AlgoSpec(

@@ -31,7 +31,8 @@ def run_json(capsys, argv):
 
 def run_error(capsys, argv):
     code = main(argv)
-    err = capsys.readouterr().err.strip().splitlines()
+    err = [ln for ln in capsys.readouterr().err.strip().splitlines()
+           if not ln.startswith("note: ")]        # loading notes may come first
     assert code == 2 and len(err) == 1 and err[0].startswith("error: ")
     return err[0]
 

@@ -22,7 +22,8 @@ def tiny() -> Ratings:
 
 
 def test_registry_names_and_params():
-    assert list(REGISTRY) == ["svd", "nmf", "svdpp", "baseline", "normal", "knnbaseline"]
+    assert list(REGISTRY) == ["svd", "nmf", "svdpp", "baseline", "globalmean", "normal",
+                             "knnbaseline"]
     svd = get_spec("SVD")
     assert svd.param_names == ("n_factors", "n_epochs", "lr_all", "reg_all", "biased",
                                "init_std_dev", "random_state")

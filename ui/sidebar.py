@@ -127,6 +127,9 @@ def sidebar() -> Selection:
             st.error(f"Sampling failed: {err}")
             st.stop()
         st.caption(sample.summary())
+        thin = sample.thin_warning()
+        if thin:
+            st.warning(thin)
         for note in full.notices + sample.notices:
             st.info(note)
     return Selection(ratings=sample, full=full, dataset=spec, label=labels.get(spec, spec),

@@ -35,7 +35,7 @@ def load_sample(args):
     scale = parse_scale(args.rating_scale or "", what="--rating-scale")
     ratings = load_dataset(args.dataset, rating_scale=scale)
     sample = ratings.sample_users(args.sample_users, seed=args.seed)
-    for note in sample.notices:
+    for note in sample.notices + ((sample.thin_warning(),) if sample.thin_warning() else ()):
         print(f"note: {note}", file=sys.stderr)
     return sample
 

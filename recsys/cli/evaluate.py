@@ -39,8 +39,12 @@ def register(sub) -> None:
 
 def _add_eval_options(p) -> None:
     p.add_argument("--k", type=int, default=10, help="cut-off of the ranking metrics (default 10)")
-    p.add_argument("--threshold", type=float, default=4.0,
-                   help="a test rating >= this is relevant (default 4)")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="a test rating >= this is relevant (default: the top quarter of the "
+                        "rating scale, 4 on 1..5, 1 on 0/1 data)")
+    p.add_argument("--no-reference", dest="reference", action="store_false",
+                   help="leave out the reference rows (global mean and BaselineOnly, the same "
+                        "folds)")
     p.add_argument("--jobs", type=int, default=0,
                    help="worker processes (0 = auto: 2 for big runs, else 1)")
 
@@ -70,6 +74,7 @@ def run_cv(args) -> int:
                          callback=None if quiet else
                          lambda f: _progress(f"fold {f['fold'] + 1}/{args.folds}: "
                                              f"RMSE {f['rmse']:.4f}"))
+    refs = _references(args, ratings, res["threshold"])
     if args.json:
         keep = ("rmse", "mae", "fit_time", "test_time", f"precision@{args.k}",
                 f"recall@{args.k}", f"ndcg@{args.k}")
@@ -78,13 +83,50 @@ def run_cv(args) -> int:
             "dataset": args.dataset, "n_ratings": ratings.n_ratings, "n_folds": res["n_folds"],
             "seed": res["seed"], "k": res["k"], "threshold": res["threshold"],
             "folds": [{m: f[m] for m in keep} for f in res["folds"]],
-            "mean": res["mean"], "std": res["std"]}))
+            "mean": res["mean"], "std": res["std"], **_undefined_json(res),
+            "references": [{"algo": r["algo"], "label": r["label"], "mean": r["mean"],
+                            "std": r["std"], **_undefined_json(r)} for r in refs]}))
         return 0
     table = summary_table(res)
     print(f"Evaluating RMSE, MAE of algorithm {res['label']} [{engine}] on {args.folds} split(s) "
           f"of {ratings.n_ratings} ratings.\n")
-    print(table.to_string(float_format=lambda v: f"{v:1.4f}"))
+    print(_fmt_table(table))
+    if refs:
+        from ..evaluate import comparison_table
+
+        print("\nThe same folds, beside the trivial predictors (means over folds):")
+        cmp = comparison_table([res], refs)
+        print(_fmt_table(cmp, index=False))
     return 0
+
+
+def _references(args, ratings, threshold) -> list[dict]:
+    from ..evaluate import reference_results
+
+    if not args.reference:
+        return []
+    return reference_results(ratings, n_folds=args.folds, seed=args.seed, k=args.k,
+                             threshold=threshold)
+
+
+def _undefined_json(res: dict) -> dict:
+    """``{"undefined": {measure: "undefined (no test rating ≥ t) in folds 1, 3"}}`` or {}."""
+    from ..evaluate import undefined_text
+
+    und = res.get("undefined") or {}
+    if not und:
+        return {}
+    text = undefined_text(res["threshold"])
+    return {"undefined": {m: f"{text} in fold(s) {', '.join(str(f + 1) for f in folds)}"
+                          for m, folds in und.items()}}
+
+
+def _fmt_table(table, index: bool = True) -> str:
+    """A table as text, floats to 4 decimals, words (undefined) as they are; never pandas'
+    bare "Empty DataFrame"."""
+    if table.empty:
+        return "(no rows)"
+    return table.to_string(index=index, float_format=lambda v: f"{v:1.4f}")
 
 
 def grid_from_args(args) -> tuple[str, dict, dict, str]:
@@ -138,8 +180,11 @@ def _split_list(text: str, what: str) -> list[str]:
 def run_grid(args) -> int:
     from ..evaluate import grid_search
 
+    from ..evaluate import check_threshold
+
     name, base, grid, engine = grid_from_args(args)
     ratings = load_sample(args)
+    thr = check_threshold(args.threshold, ratings)
     n_cells = 1
     for v in grid.values():
         n_cells *= len(v)
@@ -147,30 +192,55 @@ def run_grid(args) -> int:
     quiet = args.json
 
     def show(cell):
-        _progress(f"cell {cell['index'] + 1}/{n_cells} {cell['params']}: "
-                  f"{args.measure} {cell['mean'][args.measure]:.4f}")
+        if cell.get("diverged"):
+            _progress(f"cell {cell['index'] + 1}/{n_cells} {cell['params']}: diverged")
+            return
+        _progress(f"cell {cell['index'] + 1}/{n_cells} {cell['params']}: {args.measure} "
+                  f"{_fmt_value(cell['mean'][args.measure], args.measure, thr)}")
 
     res = grid_search(ratings, name, grid, engine, n_folds=args.folds, seed=args.seed,
                       measure=args.measure, callback=None if quiet else show, n_jobs=jobs,
                       base_params=base, k=args.k, threshold=args.threshold)
+    if res["best_index"] is None:
+        raise InputError("every cell of the grid diverged: lower the learning rate (--lr), or "
+                         "rescale the ratings", value=args.measure)
+    refs = _references(args, ratings, res["threshold"])
     if args.json:
         print_json(_clean({
             "algo": res["algo"], "engine": engine, "dataset": args.dataset,
             "n_ratings": ratings.n_ratings, "measure": res["measure"], "n_folds": res["n_folds"],
-            "seed": res["seed"], "grid": res["grid"], "base_params": base,
+            "seed": res["seed"], "k": res["k"], "threshold": res["threshold"],
+            "grid": res["grid"], "base_params": base,
             "cells": [{"params": c["params"], "mean": c["mean"], "std": c["std"],
-                       "rank": c["rank"]} for c in res["cells"]],
-            "best_params": res["best_params"], "best_score": res["best_score"]}))
+                       "rank": c["rank"], "diverged": c.get("diverged")}
+                      for c in res["cells"]],
+            "best_params": res["best_params"], "best_score": res["best_score"],
+            "references": [{"algo": r["algo"], "label": r["label"], "mean": r["mean"],
+                            "std": r["std"]} for r in refs]}))
         return 0
     from ..evaluate import grid_table
 
     table = grid_table(res)
-    cols = list(grid) + [f"mean_{m}" for m in ("rmse", "mae")] + [f"std_{args.measure}"] + [
-        "mean_fit_time", "rank"]
+    table["diverged"] = ["diverged" if c.get("diverged") else "" for c in res["cells"]]
+    cols = list(grid) + [f"mean_{m}" for m in ("rmse", "mae", args.measure)] + [
+        f"std_{args.measure}", "mean_fit_time", "rank"]
+    if table["diverged"].any():
+        cols.append("diverged")
     cols = list(dict.fromkeys(c for c in cols if c in table.columns))
-    print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    print(_fmt_table(table[cols], index=False))
+    for r in refs:
+        print(f"reference {r['label']}: {args.measure} "
+              f"{_fmt_value(r['mean'][args.measure], args.measure, r['threshold'])} "
+              "(the same folds)")
     print(f"\nbest {args.measure}: {res['best_score']:.4f} with {res['best_params']}")
     return 0
+
+
+def _fmt_value(v, measure, threshold) -> str:
+    from ..evaluate import display_value
+
+    shown = display_value(v, measure, threshold)
+    return shown if isinstance(shown, str) else f"{shown:.4f}"
 
 
 def _clean(obj):
