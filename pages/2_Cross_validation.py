@@ -78,10 +78,12 @@ if algos:
 with st.expander("Why does biased NMF do so badly in the tutorial?"):
     st.markdown(
         "The notebook got RMSE 1.05 for SVD but 1.69 for NMF with `biased=True` on Netflix. "
-        "NMF keeps p_u and q_i **non-negative**, so q_iᵀp_u ≥ 0 can only *add* to "
+        "NMF is meant to keep p_u and q_i non-negative, so that q_iᵀp_u ≥ 0 could only *add* to "
         "μ + b_u + b_i — yet about half of the residuals around that baseline are negative. "
-        "Surprise's multiplicative updates are derived for the unbiased model (r̂ = q_iᵀp_u); "
-        "with biases the factors start at U(0, 1), so with 30 factors q_iᵀp_u ≈ 30 × ¼ ≈ 7.5 on "
+        "Surprise's multiplicative updates are derived for the unbiased model (r̂ = q_iᵀp_u), "
+        "where they do keep every factor ≥ 0; with biases they no longer do (the Prediction "
+        "breakdown page counts the negative factors of the model you fit). "
+        "The factors start at U(0, 1), so with 30 factors q_iᵀp_u ≈ 30 × ¼ ≈ 7.5 on "
         "top of μ ≈ 3.6 and every estimate starts far above the scale, while the biases move "
         "only by small SGD steps (lr 0.005). With 100 epochs on a 500-user sample (few ratings "
         "per user, weak default regularisation 0.06) the factors then overfit the training "

@@ -181,8 +181,21 @@ def breakdown(algo, ratings, raw_user, raw_item) -> dict:
         "true_rating": true_rating(ratings, raw_user, raw_item),
         "products": products,
     }
+    if parts.name.upper().endswith("NMF"):
+        out.update(factor_signs(parts))
     out["explanation"] = explain_difference(out)
     return out
+
+
+def factor_signs(parts: "ModelParts") -> dict:
+    """What is true of an NMF model's factors, checked on the model: ``n_factor_values`` (entries
+    of p_u and q_i), ``n_negative`` of them below 0, and the smallest (``min_factor``). Surprise's
+    unbiased NMF keeps them ≥ 0; its biased variant does not (its bias steps feed the residual
+    into multiplicative updates that no longer preserve the sign)."""
+    neg = int(np.count_nonzero(parts.pu < 0) + np.count_nonzero(parts.qi < 0))
+    low = float(min(parts.pu.min(initial=0.0), parts.qi.min(initial=0.0)))
+    return {"n_factor_values": int(parts.pu.size + parts.qi.size), "n_negative": neg,
+            "min_factor": low}
 
 
 def explain_difference(b: dict) -> str:
@@ -208,9 +221,17 @@ def explain_difference(b: dict) -> str:
     elif not b["biased"]:
         said.append("Unbiased model: r̂ = q_iᵀp_u only; μ, b_u and b_i are not part of the "
                     "estimate.")
-    if b["algo"].upper().endswith("NMF") and not unknown:
-        said.append("NMF keeps every factor non-negative, so each product q_if·p_uf ≥ 0 and the "
-                    "dot product can only add to the estimate.")
+    if b["algo"].upper().endswith("NMF") and not unknown and "n_negative" in b:
+        if b["n_negative"] == 0:
+            said.append(f"All {b['n_factor_values']:,} factors of this NMF model are ≥ 0 "
+                        "(checked), so each product q_if·p_uf ≥ 0 and the dot product can only "
+                        "add to the estimate.")
+        else:
+            kind = "biased NMF" if b["biased"] else "this NMF model"
+            said.append(f"{kind}: {b['n_negative']:,} of {b['n_factor_values']:,} factors are "
+                        f"negative (down to {b['min_factor']:.3g}); Surprise's biased updates do "
+                        "not keep them ≥ 0, so a product q_if·p_uf can be negative (here "
+                        f"q_iᵀp_u = {b['dot']:.4f}).")
     if b["manual"] != b["clipped"]:
         side = "above" if b["manual"] > hi else "below"
         said.append(f"The sum {b['manual']:.4f} is {side} the rating scale {lo:g}–{hi:g}, so "
