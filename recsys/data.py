@@ -308,8 +308,6 @@ def infer_rating_scale(ratings: np.ndarray) -> tuple[float, float]:
     for cand in COMMON_SCALES:
         if not (cand[0] <= lo and hi <= cand[1]):
             continue
-        if cand == (0.0, 1.0) and step != 1.0:
-            continue       # 0.3, 0.7: a continuous score, not like/dislike
         if cand[0] == 0.5 and step == 1.0 and lo >= 1:
             continue       # whole stars: 1..N, not 0.5..N
         if cand[0] < 0 and not (lo <= 0.9 * cand[0] and hi >= 0.9 * cand[1]):
@@ -320,11 +318,11 @@ def infer_rating_scale(ratings: np.ndarray) -> tuple[float, float]:
     return (lo, hi)
 
 
-def describe_scale(scale) -> str:
-    """"1..5", "0..1 (binary)" for messages."""
+def describe_scale(scale, values=None) -> str:
+    """"1..5", or "0..1 (binary like/dislike)" when ``values`` are all 0 or 1."""
     lo, hi = float(scale[0]), float(scale[1])
-    tail = " (binary like/dislike)" if (lo, hi) == (0.0, 1.0) else ""
-    return f"{lo:g}..{hi:g}{tail}"
+    binary = (lo, hi) == (0.0, 1.0) and values is not None and rating_step(values) == 1.0
+    return f"{lo:g}..{hi:g}" + (" (binary like/dislike)" if binary else "")
 
 
 def default_threshold(scale, step: float = 1.0) -> float:

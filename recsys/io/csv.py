@@ -251,7 +251,7 @@ class TextTable:
                                  file=self.label, line=line, value=self._line(line)) from None
             m = re.search(r"EOF inside string starting at row (\d+)", msg)
             if m:
-                line = int(m.group(1)) + 1 + int(self.header)
+                line = int(m.group(1)) + 1   # pandas counts rows from 0, header included
                 raise InputError("a quoted field is never closed (unterminated \")",
                                  file=self.label, line=line, value=self._line(line)) from None
             raise InputError("cannot parse the file as a delimited table", file=self.label,
@@ -466,7 +466,8 @@ def ratings_from_frame(frame: pd.DataFrame, items: pd.DataFrame | None, *, name:
     notices = []
     if rating_scale is None:
         rating_scale = infer_rating_scale(frame["rating"].to_numpy())
-        notices.append(f"rating scale {describe_scale(rating_scale)} inferred from the values "
+        notices.append(f"rating scale {describe_scale(rating_scale, frame['rating'].to_numpy())}"
+                       " inferred from the values "
                        "(set it with --rating-scale LOW,HIGH, or in the upload form)")
     r = Ratings.from_arrays(frame["user"].to_numpy(), frame["item"].to_numpy(),
                             frame["rating"].to_numpy(), item_table=items,

@@ -97,6 +97,10 @@ def sniff_encoding(head: bytes, *, label: str, complete: bool) -> str:
     try:
         codecs.getincrementaldecoder("utf-8")().decode(head, final=complete)
     except UnicodeDecodeError:
+        high = sum(1 for b in head if b >= 0x80)
+        if high > 0.3 * len(head):  # 8-bit text is mostly ASCII; this is binary data
+            raise InputError("not a text file (mostly bytes that are neither ASCII nor UTF-8)",
+                             file=label) from None
         return FALLBACK
     return "utf-8"
 
