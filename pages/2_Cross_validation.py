@@ -272,8 +272,12 @@ if last and last["results"]:
     for res in last["results"]:
         st.markdown(f"**{describe(res['algo'], res['params'], res['engine'])}** — "
                     f"{len(res['folds'])} of {res['n_folds']} folds")
-        table = summary_table(res).map(lambda v: f"{v:.4f}" if isinstance(v, float) else v)
-        st.dataframe(table)
+        table = summary_table(res)
+        if res.get("undefined"):   # words in the cells: show every number as text too
+            st.dataframe(table.map(lambda v: f"{v:.4f}" if isinstance(v, float) else v))
+        else:
+            st.dataframe(table, column_config={
+                c_: st.column_config.NumberColumn(format="%.4f") for c_ in table.columns})
         if res.get("undefined"):
             st.info(f"Ranking metrics are {undefined_text(res['threshold'])} in fold(s) "
                     + ", ".join(str(f + 1) for f in sorted({f for v in res["undefined"].values()

@@ -76,14 +76,14 @@ def test_bad_dataset_shows_error_and_keeps_previous(ml100k_dir, tmp_path, monkey
 @pytest.mark.parametrize("text,scale", [("", None), ("1-5", (1.0, 5.0)), ("0.5..5", (0.5, 5.0)),
                                         ("-10 - 10", (-10.0, 10.0)), ("1,10", (1.0, 10.0))])
 def test_upload_rating_scale_parsing(text, scale):
-    from ui.sidebar import _parse_scale
+    from recsys.data import parse_scale
 
-    assert _parse_scale(text) == scale
+    assert parse_scale(text) == scale
 
 
 def test_upload_rating_scale_rejects_garbage():
     from recsys.errors import InputError
-    from ui.sidebar import _parse_scale
+    from recsys.data import parse_scale
 
-    with pytest.raises(InputError, match="1-5"):
-        _parse_scale("one to five")
+    with pytest.raises(InputError, match="LOW,HIGH"):
+        parse_scale("one to five")

@@ -179,7 +179,11 @@ def test_cli_info_text_and_sample(data, capsys):
         "item 10); kept the newest rating of each pair (by timestamp; file order breaks ties); "
         "dropped 1 older rating(s)",
         "note: text encoding: u.data: UTF-8; u.item: cp1252 (not valid UTF-8)",
-        "note: asked for 9 users but the data has 2; using all of them"]
+        "note: asked for 9 users but the data has 2; using all of them",
+        "note: Thin data: the median user has 2 rating(s) and the median movie 1; 4 ratings for "
+        "505 parameters of MF at k=100 (0.0079 per parameter). MF cannot learn much here, so "
+        "compare it with the global-mean and baseline rows. Sample more users, or use a denser "
+        "subset (users and movies with at least 20 ratings)."]
 
 
 def test_cli_bad_input_exits_2(data, capsys):
