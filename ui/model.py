@@ -18,6 +18,7 @@ import streamlit as st
 from ui.state import bind, ensure, keep  # noqa: F401  (bind: used by pages)
 
 from recsys.errors import InputError
+from recsys.safetext import md
 from recsys.models import (REGISTRY, default_params, describe, fast_available, fit_full,
                            get_spec, normalize_params)
 
@@ -171,17 +172,16 @@ def effective_engine(sel, name: str) -> str:
 
 
 @st.cache_resource(show_spinner="Fitting the model on the whole sample…", max_entries=8)
-def _fit_cached(dataset: str, sample_users: int, seed: int, name: str, params: tuple,
-                engine: str, _ratings):
+def _fit_cached(key: tuple, name: str, params: tuple, engine: str, _ratings):
     return fit_full(_ratings, name, dict(params), engine)
 
 
 def fitted(sel, name: str, params: dict, engine: str):
-    """``fit_full`` cached by dataset, sample, seed, algorithm, parameters and engine (shared
-    across sessions: never mutate the returned model)."""
+    """``fit_full`` cached by the sample (dataset, its content version, users, seed),
+    algorithm, parameters and engine (shared across sessions: never mutate the returned
+    model)."""
     full = normalize_params(name, params)
-    return _fit_cached(sel.dataset, sel.sample_users, sel.seed, name,
-                       tuple(sorted(full.items())), engine, sel.ratings)
+    return _fit_cached(sel.key, name, tuple(sorted(full.items())), engine, sel.ratings)
 
 
 def active_model(sel, algos=None):
@@ -205,7 +205,7 @@ def active_model(sel, algos=None):
         algo = fitted(sel, name, params, engine)
         text = describe(name, params, engine)
     except InputError as err:
-        st.error(str(err))
+        st.error(md(err))
         st.stop()
     st.sidebar.success(f"Active model: {text}", icon="🎯")
     return algo, text

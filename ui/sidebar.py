@@ -32,6 +32,7 @@ class Selection:
     label: str
     seed: int
     engine: str
+    version: str = ""     # content version of the source files (``data_version``)
 
     @property
     def sample_users(self) -> int:
@@ -41,27 +42,43 @@ class Selection:
     @property
     def key(self) -> tuple:
         """Hashable identity of the sample, for cache keys."""
-        return (self.dataset, self.sample_users, self.seed)
+        return (self.dataset, self.version, self.sample_users, self.seed)
 
 
 # ---------------------------------------------------------------------- cached loaders
 @st.cache_resource(show_spinner="Loading ratings…", max_entries=8)
-def load_cached(spec: str, data_dir: str) -> Ratings:
-    """``data_dir`` is part of the key: specs like ``ml-100k`` resolve under it."""
+def load_cached(spec: str, data_dir: str, version: str) -> Ratings:
+    """``data_dir`` is part of the key (specs like ``ml-100k`` resolve under it), and so is
+    ``version``, the content fingerprint of the source files (``dataset_version``): a file
+    changed on disk is read again by every new session, as the CLI does."""
     from recsys.io.datasets import load_dataset
 
     return load_dataset(spec)
 
 
 @st.cache_resource(show_spinner="Sampling users…", max_entries=32)
-def sample_cached(spec: str, n: int, seed: int, data_dir: str) -> Ratings:
+def sample_cached(spec: str, n: int, seed: int, data_dir: str, version: str) -> Ratings:
     return _get_full(spec).sample_users(n, seed=seed)
+
+
+@st.cache_data(show_spinner=False, ttl=2)
+def _version(spec: str, data_dir: str) -> str:
+    from recsys.io.datasets import dataset_version
+
+    return dataset_version(spec)
+
+
+def data_version(spec: str) -> str:
+    """The content version of a dataset spec (uploads: their digest, part of the spec)."""
+    if spec.startswith(UPLOAD + ":"):
+        return spec
+    return _version(spec, str(data_dir()))
 
 
 def _get_full(spec: str) -> Ratings:
     if spec.startswith(UPLOAD + ":"):
         return st.session_state["uploads"][spec]
-    return load_cached(spec, str(data_dir()))
+    return load_cached(spec, str(data_dir()), data_version(spec))
 
 
 @st.cache_data(show_spinner=False, ttl=60)
@@ -122,7 +139,7 @@ def sidebar() -> Selection:
                         help="The same seed gives the same sample, folds and models.")
         seed = int(st.session_state["seed"])
         try:
-            sample = sample_cached(spec, n, seed, str(data_dir()))
+            sample = sample_cached(spec, n, seed, str(data_dir()), data_version(spec))
         except InputError as err:
             st.error(f"Sampling failed: {err}")
             st.stop()
@@ -133,7 +150,7 @@ def sidebar() -> Selection:
         for note in full.notices + sample.notices:
             st.info(note)
     return Selection(ratings=sample, full=full, dataset=spec, label=labels.get(spec, spec),
-                     seed=seed, engine=engine)
+                     seed=seed, engine=engine, version=data_version(spec))
 
 
 def _load_with_fallback(spec: str, labels: dict) -> tuple[Ratings, str]:

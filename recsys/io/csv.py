@@ -448,7 +448,7 @@ def load_csv(source, user_col: str, item_col: str, rating_col: str,
         from .cache import cached_frame
 
         tag = "csv-" + "-".join([repr(table.sep)] + used + [repr(rating_scale)])
-        frame = cached_frame([table.src.path], tag, parse)
+        frame = cached_frame([table.src.path], tag, parse, expect=("user", "item", "rating"))
     else:
         frame = parse()
     items = None

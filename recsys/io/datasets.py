@@ -97,6 +97,52 @@ def load_dataset(spec: str, rating_scale: tuple[float, float] | None = None) -> 
     return load_synthetic(parse_params(arg))
 
 
+def source_files(spec: str) -> list[Path]:
+    """The files that the data of ``spec`` is read from (what its content depends on); empty
+    when they do not exist yet (a demo not fetched, a synthetic set not generated)."""
+    kind, arg = parse_spec(spec)
+    try:
+        if kind == "ml-100k":
+            folder = paths.data_dir() / "ml-100k"
+            return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
+        if kind == "netflix":
+            from .netflix import find_netflix_files
+
+            files, titles = find_netflix_files(Path(arg).expanduser())
+            return files + ([titles] if titles else [])
+        if kind == "movielens":
+            from .movielens import detect_layout
+
+            _, rating_file = detect_layout(Path(arg).expanduser())
+            siblings = [p for p in rating_file.parent.iterdir() if p.is_file()]
+            return sorted(siblings) if len(siblings) <= 50 else [rating_file]
+        if kind == "csv":
+            p = Path(arg).expanduser()
+            return [p] if p.is_file() else []
+        from .synth import synthetic_folder
+
+        folder = synthetic_folder(parse_params(arg))
+        return sorted(p for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+    except (InputError, OSError):
+        return []
+
+
+def dataset_version(spec: str) -> str:
+    """A short content hash of ``spec``'s source files (size, mtime and ``fingerprint`` of
+    each, as the parquet cache keys them): the app keys its in-memory cache on it, so a file
+    changed on disk is read again."""
+    import hashlib
+    import json
+
+    from .cache import sources_key
+
+    try:
+        key = sources_key(source_files(spec))
+    except OSError:
+        key = []
+    return hashlib.sha256(json.dumps(key).encode()).hexdigest()[:16]
+
+
 def _renamed(r: Ratings, name: str) -> Ratings:
     from dataclasses import replace
 

@@ -14,7 +14,8 @@ layout         ratings                                      items
 =============  ===========================================  =====================================
 
 Titles lose their "(Year)" suffix, which becomes ``year``; genres are "|"-joined. Parsed rating
-tables are cached as parquet (``recsys.io.cache.cached_frame``), keyed by file size and mtime.
+tables are cached as parquet (``recsys.io.cache.cached_frame``: keyed by each file's size, mtime
+and content fingerprint, and checksummed).
 """
 from __future__ import annotations
 
@@ -108,10 +109,10 @@ def load_movielens(path, rating_scale: tuple[float, float] | None = None) -> Rat
                   rating_scale=rating_scale)
 
 
-def _cached(paths, tag, parse) -> pd.DataFrame:
+def _cached(paths, tag, parse, expect=("item", "title")) -> pd.DataFrame:
     from .cache import cached_frame
 
-    return cached_frame([Path(p) for p in paths], tag, parse)
+    return cached_frame([Path(p) for p in paths], tag, parse, expect=expect)
 
 
 def _movielens_scale(values: np.ndarray) -> tuple[float, float]:
@@ -139,7 +140,8 @@ def _ratings_frame(file: Path, tag: str, *, sep, header, names=None, cols=None,
                         numeric=tuple(c for c in (cols["rating"], cols.get("timestamp")) if c))
         return clean_ratings(table, df, cols, rating_scale=scale, whole_stars=whole_stars)
 
-    return _cached([file], f"{tag}-{scale}-{whole_stars}", parse)
+    return _cached([file], f"{tag}-{scale}-{whole_stars}", parse,
+                   expect=("user", "item", "rating"))
 
 
 # ---------------------------------------------------------------------- ml-100k

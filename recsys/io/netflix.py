@@ -53,7 +53,7 @@ def load_netflix(path, rating_scale: tuple[float, float] | None = None) -> Ratin
     scale = tuple(float(v) for v in (rating_scale or RATING_SCALE))
     files, titles_path = find_netflix_files(path)
     frame = cached_frame(files, f"netflix-{scale}",
-                         lambda: parse_rating_files(files, rating_scale=scale))
+                         lambda: parse_rating_files(files, rating_scale=scale), expect=_COLUMNS)
     if len(frame) == 0:
         raise InputError("no ratings found", file=str(path))
     titles = read_titles(titles_path) if titles_path is not None else None

@@ -201,9 +201,10 @@ def ensure_synthetic(params: dict | None = None) -> Path:
     folder = synthetic_folder(p)
     if _complete(folder, p):
         return folder
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=folder.name + ".", suffix=".tmp", dir=folder.parent))
+    tmp = None
     try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=folder.name + ".", suffix=".tmp", dir=folder.parent))
         tmp.chmod(0o755)  # mkdtemp makes it private; the data folder is not
         write_netflix(tmp, p["users"], p["items"], p["ratings"], p["seed"])
         if folder.exists():  # a stale leftover, or another process won the race
@@ -211,8 +212,11 @@ def ensure_synthetic(params: dict | None = None) -> Path:
                 return folder
             shutil.rmtree(folder, ignore_errors=True)
         os.replace(tmp, folder)
+    except OSError as err:   # a full disk, a read-only data folder
+        raise InputError(f"cannot write the synthetic data ({err.strerror or err})",
+                         file=str(folder)) from None
     finally:
-        if tmp.exists():
+        if tmp is not None and tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return folder
 
