@@ -5,6 +5,7 @@ import streamlit as st
 
 
 from ui.sidebar import sidebar  # noqa: E402
+from recsys.safetext import md  # noqa: E402
 
 sel = sidebar()
 
@@ -30,7 +31,7 @@ st.latex(r"\min \sum_{r_{ui}\in R}\left(r_{ui}-\hat r_{ui}\right)^2 + "
          r"\lambda\left(b_u^2+b_i^2+\lVert p_u\rVert^2+\lVert q_i\rVert^2\right)")
 
 st.subheader("Where to start")
-st.markdown(f"Current data: **{sel.label}** — {sel.ratings.summary()}.")
+st.markdown(f"Current data: **{md(sel.label)}** — {sel.ratings.summary()}.")
 PAGE_BLURBS = {
     "Data": "what the ratings look like: sparsity, long tails, histogram",
     "Cross validation": "compare algorithms fold by fold, live",

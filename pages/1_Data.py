@@ -5,12 +5,13 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from ui.sidebar import sidebar
+from recsys.safetext import md, plotly
 
 sel = sidebar()
 r = sel.ratings
 
 st.title("Data")
-st.markdown(f"**{sel.label}** — {r.summary()}.")
+st.markdown(f"**{md(sel.label)}** — {r.summary()}.")
 
 stats = r.stats()
 c = st.columns(4)
@@ -75,7 +76,8 @@ def matrix_slice(key: tuple, n: int, _r):
 
 m, ulabels, ilabels = matrix_slice(sel.key, n_slice, r)
 filled = np.isfinite(m).mean() if m.size else 0.0
-heat = go.Figure(go.Heatmap(z=m, x=[str(t)[:30] for t in ilabels], y=[f"user {u}" for u in ulabels],
+heat = go.Figure(go.Heatmap(z=m, x=[plotly(str(t)[:30]) for t in ilabels],
+                            y=[plotly(f"user {u}") for u in ulabels],
                             colorscale="Viridis", hoverongaps=False,
                             colorbar=dict(title="rating")))
 heat.update_layout(height=520, margin=dict(t=10, b=10), xaxis=dict(showticklabels=False),

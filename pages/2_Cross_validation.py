@@ -12,7 +12,7 @@ import streamlit as st  # noqa: E402
 from plotly.subplots import make_subplots  # noqa: E402
 
 from recsys.errors import InputError  # noqa: E402
-from recsys.safetext import md  # noqa: E402
+from recsys.safetext import csv_safe, md  # noqa: E402
 from recsys.evaluate import (auto_jobs, warm_workers, cross_validate, learning_curve,  # noqa: E402
                              summarize, summary_table, reference_results, comparison_table,
                              indistinct_measures, measure_label, undefined_text, display_value)
@@ -315,7 +315,7 @@ if hist:
     st.dataframe(df, hide_index=True,
                  column_config={c_: st.column_config.NumberColumn(format="%.4f")
                                 for c_ in num_cols})
-    st.download_button("Download as CSV", df.to_csv(index=False).encode(),
+    st.download_button("Download as CSV", csv_safe(df).to_csv(index=False).encode(),
                        file_name="factorlab_cv_runs.csv", mime="text/csv")
 
 # ---------------------------------------------------------------------- learning curve
@@ -374,7 +374,7 @@ if draw_curve:
                                  sel.ratings.n_ratings, 8))
         st.session_state["cv_curve"] = res
     except InputError as err:
-        st.error(str(err))
+        st.error(md(err))
     bar.empty()
     curve_slot.empty()
 

@@ -76,7 +76,7 @@ try:
                     base.pop(target, None)
     cells = grid_cells(algo, grid, base)
 except InputError as err:
-    st.error(str(err))
+    st.error(md(err))
     cells, grid = [], {}
 
 engine = effective_engine(sel, algo)
@@ -258,6 +258,6 @@ if last:
     cvr["params"] = cvr["params"].map(str)
     st.download_button("Download cv_results (CSV)", cvr.to_csv(index=False).encode(),
                        file_name="factorlab_grid_cv_results.csv", mime="text/csv")
-    st.caption(f"{last['dataset']}, {last['users']} users, seed {res['seed']}, "
+    st.caption(f"{md(last['dataset'])}, {last['users']} users, seed {res['seed']}, "
                f"{res['n_folds']} folds, {last['engine']} engine. Same numbers as "
                f"`python -m recsys grid` with the same options.")

@@ -14,6 +14,7 @@ from ui.pickers import pick_random, user_picker  # noqa: E402
 algo, desc = active_model(sel, ("svd", "nmf"))
 
 from recsys.errors import InputError  # noqa: E402
+from recsys.safetext import md  # noqa: E402
 from recsys.explain import breakdown  # noqa: E402
 from recsys.recommend import search_titles, user_top_rated  # noqa: E402
 
@@ -65,7 +66,7 @@ with right:
     else:
         options = items
     if not options:
-        st.info(f"User {user} has rated every movie of the sample: pick another filter.")
+        st.info(f"User {md(user)} has rated every movie of the sample: pick another filter.")
         st.stop()
     st.selectbox("Movie (type to search by title or id)", options,
                  **bind("explain_item", options[0], options=options),
@@ -88,13 +89,13 @@ item = any_item or item
 try:
     b = cached_breakdown(sel.key, desc, user, item, algo, r)
 except InputError as err:
-    st.error(str(err))
+    st.error(md(err))
     st.stop()
 
 title = b["title"] or "(not in the sample)"
-st.subheader(f"User {b['user']} × {title} [{b['item']}]")
+st.subheader(f"User {md(b['user'])} × {md(title)} \\[{md(b['item'])}\\]")
 if not (b["known_user"] and b["known_item"]):
-    st.warning(b["explanation"])
+    st.warning(md(b["explanation"]))
 
 cols = st.columns(4)
 cols[0].metric("μ (global mean)", f"{b['mu']:.4f}" if "mu" in b["terms"] or b["was_impossible"]

@@ -12,6 +12,7 @@ from ui.pickers import user_picker  # noqa: E402
 algo, desc = active_model(sel, ("svd", "nmf"))
 
 from recsys.errors import InputError  # noqa: E402
+from recsys.safetext import csv_safe, md, safe_name  # noqa: E402
 from recsys.recommend import top_n, user_top_rated  # noqa: E402
 
 r = sel.ratings
@@ -52,11 +53,11 @@ try:
     recs = cached_top(sel.key, desc, user, n, exclude, min_ratings, algo, r)
     rated = cached_rated(sel.key, user, n, r)
 except InputError as err:
-    st.error(str(err))
+    st.error(md(err))
     st.stop()
 
 u_inner = r.user_inner(user)
-st.markdown(f"**User {user}** rated {int(counts[u_inner])} movies.")
+st.markdown(f"**User {md(user)}** rated {int(counts[u_inner])} movies.")
 
 cfg = {
     "rank": st.column_config.NumberColumn("#", width="small"),
@@ -79,8 +80,8 @@ with left:
         if n_top > 1:
             st.caption(f"{n_top} estimates saturate at {top:g} after clipping; the unclipped "
                        "score orders them.")
-        st.download_button("Download as CSV", recs.to_csv(index=False).encode(),
-                           file_name=f"top{n}_user{user}.csv", mime="text/csv",
+        st.download_button("Download as CSV", csv_safe(recs).to_csv(index=False).encode(),
+                           file_name=f"top{n}_user_{safe_name(user)}.csv", mime="text/csv",
                            key="top_csv")
 with right:
     st.subheader("Their highest-rated movies")

@@ -12,6 +12,7 @@ from ui.pickers import pick_random  # noqa: E402
 algo, desc = active_model(sel, ("svd", "nmf"))
 
 from recsys.errors import InputError  # noqa: E402
+from recsys.safetext import md, plotly  # noqa: E402
 from recsys.recommend import search_titles, similar_items  # noqa: E402
 
 r = sel.ratings
@@ -40,7 +41,7 @@ with c1:
                           **bind("similar_query", ""), placeholder="e.g. star wars").strip()
     found = cached_search(sel.key, query, r)
     if found.empty:
-        st.warning(f"No title contains {query!r}.")
+        st.warning(f"No title contains “{md(query)}”.")
         st.stop()
     options = found["item"].tolist()
     labels = dict(zip(found["item"], found["label"]))
@@ -62,11 +63,11 @@ item = st.session_state["similar_item"]
 try:
     sims = cached_similar(sel.key, desc, item, n, metric, min_ratings, algo, r)
 except InputError as err:
-    st.error(str(err))
+    st.error(md(err))
     st.stop()
 
 q = r.item_inner(item)
-st.subheader(f"Nearest to {labels.get(item, item)}")
+st.subheader(f"Nearest to {md(labels.get(item, item))}")
 st.caption(f"{int(r.ratings_per_item()[q])} ratings in the sample. "
            + ("Smaller distance = more similar." if metric == "euclidean" else
               "Larger = more similar."))
@@ -76,7 +77,8 @@ if sims.empty:
 
 left, right = st.columns([3, 2])
 with left:
-    chart = sims.assign(label=sims["title"] + " [" + sims["item"].astype(str) + "]")
+    chart = sims.assign(label=(sims["title"] + " [" + sims["item"].astype(str) + "]").map(plotly),
+                        title=sims["title"].map(plotly))
     fig = px.bar(chart.iloc[::-1], x="score", y="label", orientation="h",
                  hover_data=["n_ratings", "year", "mean_rating"],
                  labels={"score": METRICS[metric], "label": ""})

@@ -16,6 +16,7 @@ algo, desc = active_model(sel, ("svd", "nmf"))
 
 from recsys.embed import item_map  # noqa: E402
 from recsys.errors import InputError  # noqa: E402
+from recsys.safetext import md, plotly  # noqa: E402
 from recsys.explain import model_parts  # noqa: E402
 from recsys.recommend import search_titles, similar_inner  # noqa: E402
 
@@ -76,7 +77,7 @@ try:
     full = cached_map(sel.key, desc, method, float(perplexity), int(n_iter), int(seed), n_all,
                       algo, r)
 except InputError as err:
-    st.error(str(err))
+    st.error(md(err))
     st.stop()
 for note in full.attrs.get("notes", []):
     st.info(note)
@@ -101,17 +102,22 @@ plot_kw = {}
 if colour == "genre":
     order = df["genre"].value_counts().index.tolist()
     plot_kw = {"category_orders": {"genre": order}}
+df["title_shown"] = df["title"].map(plotly)
+df["genres_shown"] = df["genres"].map(plotly)
+if colour == "genre":
+    df["genre"] = df["genre"].map(plotly)
 fig = px.scatter(df, x="x", y="y", color=colour_col, render_mode="webgl",
-                 hover_name="title",
+                 hover_name="title_shown",
                  hover_data={"item": True, "year": ":.0f", "n_ratings": True,
-                             "mean_rating": ":.2f", "bi": ":.3f", "genres": True, "x": False,
-                             "y": False, "log10(ratings)": False},
+                             "mean_rating": ":.2f", "bi": ":.3f", "genres_shown": True,
+                             "x": False, "y": False, "log10(ratings)": False},
+                 labels={"genres_shown": "genres", "title_shown": "title"},
                  color_continuous_scale="Viridis", **plot_kw)
 fig.update_traces(marker=dict(size=6, opacity=0.75))
 
 if n_labels:
     lab = df.head(int(n_labels))
-    fig.add_trace(go.Scatter(x=lab["x"], y=lab["y"], mode="text", text=lab["title"],
+    fig.add_trace(go.Scatter(x=lab["x"], y=lab["y"], mode="text", text=lab["title_shown"],
                              textposition="top center", textfont=dict(size=10),
                              hoverinfo="skip", showlegend=False))
 
@@ -119,7 +125,7 @@ if query:
     hits = search_titles(r, query)
     hits = hits[hits["item"].isin(df["item"])] if not hits.empty else hits
     if hits.empty:
-        st.warning(f"No drawn movie matches {query!r}.")
+        st.warning(f"No drawn movie matches “{md(query)}”.")
     else:
         raw = hits["item"].iat[0]
         inner = r.item_inner(raw)
@@ -131,14 +137,14 @@ if query:
         fig.add_trace(go.Scatter(x=nb["x"], y=nb["y"], mode="markers",
                                  marker=dict(size=12, color="rgba(0,0,0,0)",
                                              line=dict(color="orange", width=2)),
-                                 text=nb["title"], name="nearest (cosine of q_i)",
+                                 text=nb["title_shown"], name="nearest (cosine of q_i)",
                                  hovertemplate="%{text}<extra>neighbour</extra>"))
         me = pos.loc[[inner]]
         fig.add_trace(go.Scatter(x=me["x"], y=me["y"], mode="markers+text",
                                  marker=dict(size=18, symbol="star", color="red"),
-                                 text=me["title"], textposition="bottom center",
-                                 name=hits["label"].iat[0], hoverinfo="text"))
-        st.caption(f"★ {hits['label'].iat[0]} and its {len(neigh)} nearest movies by cosine "
+                                 text=me["title_shown"], textposition="bottom center",
+                                 name=plotly(hits["label"].iat[0]), hoverinfo="text"))
+        st.caption(f"★ {md(hits['label'].iat[0])} and its {len(neigh)} nearest movies by cosine "
                    "similarity of q_i (in the full factor space, so they need not be the "
                    "closest points on the 2-D map).")
 

@@ -49,3 +49,10 @@ def csv_safe(frame):
         if out[col].dtype == object or str(out[col].dtype).startswith("string"):
             out[col] = out[col].map(csv_cell)
     return out
+
+
+def safe_name(text, limit: int = 40) -> str:
+    """``text`` reduced to letters, digits, ``-`` and ``_`` for a download's file name."""
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", str(text))[:limit] or "x"

@@ -18,3 +18,11 @@ def make_ratings(n_users=30, n_items=40, density=0.35, seed=1) -> Ratings:
                                      range(n_items)]})
     return Ratings.from_arrays([f"u{u}" for u in users], [f"m{i}" for i in items], values,
                                item_table=table, rating_scale=(1, 5), name="tiny")
+
+
+def shown(text) -> str:
+    """What a person reads from Markdown source made with ``recsys.safetext.md``: the
+    backslash escapes removed."""
+    import re
+
+    return re.sub(r"\\(.)", r"\1", str(text))

@@ -3,6 +3,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from fixtures import shown
 from streamlit.testing.v1 import AppTest
 
 TIMEOUT = 60
@@ -12,7 +13,7 @@ REPO = Path(__file__).resolve().parent.parent
 def _texts(at) -> str:
     parts = [m.value for m in at.markdown] + [c.value for c in at.caption]
     parts += [e.value for e in at.error] + [i.value for i in at.info] + [w.value for w in at.warning]
-    return "\n".join(str(p) for p in parts)
+    return shown("\n".join(str(p) for p in parts))
 
 
 def test_home_page_renders_formula_and_links(ml100k_dir):
@@ -66,7 +67,7 @@ def test_bad_dataset_shows_error_and_keeps_previous(ml100k_dir, tmp_path, monkey
     assert broken, options
     at.sidebar.selectbox(key="_dataset").set_value(broken[0]).run()
     assert not at.exception
-    errors = "\n".join(e.value for e in at.error)
+    errors = shown("\n".join(e.value for e in at.error))
     assert "combined_data_1.txt" in errors and "line 3" in errors
     # the previously loaded dataset is still shown
     assert "500 users" in _texts(at)

@@ -2,6 +2,7 @@
 from pathlib import Path
 
 import pytest
+from fixtures import shown
 from streamlit.testing.v1 import AppTest
 
 from recsys.io.datasets import load_dataset
@@ -35,7 +36,7 @@ def _app(path: str, **state) -> AppTest:
 def _texts(at) -> str:
     parts = [m.value for m in at.markdown] + [c.value for c in at.caption]
     parts += [s.value for s in at.success] + [w.value for w in at.warning]
-    return "\n".join(str(p) for p in parts)
+    return shown("\n".join(str(p) for p in parts))
 
 
 def test_cv_page_runs_and_matches_the_core():
@@ -117,7 +118,7 @@ def test_grid_page_cap_and_bad_values():
     assert at.button(key="grid_run").disabled
     at.text_input(key="_grid_factors").set_value("2, x").run()
     assert not at.exception
-    assert "n_factors: not a number" in at.error[0].value
+    assert "n_factors: not a number" in shown(at.error[0].value)
 
 
 def _explorer_page():

@@ -13,6 +13,7 @@ import streamlit as st
 
 from recsys.data import Ratings, parse_scale
 from recsys.errors import InputError
+from recsys.safetext import md
 from recsys.io.paths import data_dir
 from ui.state import bind, ensure
 
@@ -141,14 +142,14 @@ def sidebar() -> Selection:
         try:
             sample = sample_cached(spec, n, seed, str(data_dir()), data_version(spec))
         except InputError as err:
-            st.error(f"Sampling failed: {err}")
+            st.error(f"Sampling failed: {md(err)}")
             st.stop()
         st.caption(sample.summary())
         thin = sample.thin_warning()
         if thin:
             st.warning(thin)
         for note in full.notices + sample.notices:
-            st.info(note)
+            st.info(md(note))
     return Selection(ratings=sample, full=full, dataset=spec, label=labels.get(spec, spec),
                      seed=seed, engine=engine, version=data_version(spec))
 
@@ -161,12 +162,12 @@ def _load_with_fallback(spec: str, labels: dict) -> tuple[Ratings, str]:
             st.session_state["last_good_dataset"] = spec
             return full, spec
         except InputError as err:
-            st.error(f"Could not load this dataset: {err}")
+            st.error(f"Could not load this dataset: {md(err)}")
         except KeyError:
             st.error("That upload is no longer in this session; pick another dataset.")
     last = st.session_state.get("last_good_dataset")
     if last and last != spec:
-        st.info(f"Still showing the previous dataset: {labels.get(last, last)}")
+        st.info(f"Still showing the previous dataset: {md(labels.get(last, last))}")
         return _get_full(last), last
     if spec == UPLOAD:
         st.info("Upload a ratings file to continue.")
@@ -185,7 +186,7 @@ def _upload_form() -> None:
     try:
         cols = sniff_columns(data, name=up.name)
     except InputError as err:
-        st.error(str(err))
+        st.error(md(err))
         return
     guess = guess_columns(cols)
     with st.form("upload_columns"):
@@ -205,7 +206,7 @@ def _upload_form() -> None:
                            timestamp_col=None if ts_col == "(none)" else ts_col,
                            rating_scale=rating_scale, name=up.name)
     except InputError as err:
-        st.error(str(err))
+        st.error(md(err))
         return
     # the key covers the bytes and every choice of the form: re-mapping the same file is new data
     digest = hashlib.sha256(data + repr((user_col, item_col, rating_col, ts_col,

@@ -176,12 +176,15 @@ def run_map(args) -> int:
                   callback=progress if args.method == "tsne" else None)
     for note in df.attrs.get("notes", []):
         print(f"note: {note}", file=sys.stderr)
+    from ..safetext import csv_safe
+
     cols = ["item", "title", "year", "x", "y", "n_ratings", "mean_rating", "bi", "genres"]
+    out = csv_safe(df[cols])      # a title "=HYPERLINK(...)" must not run in a spreadsheet
     if args.out == "-":
-        df[cols].to_csv(sys.stdout, index=False)
+        out.to_csv(sys.stdout, index=False)
     else:
         try:
-            df[cols].to_csv(args.out, index=False)
+            out.to_csv(args.out, index=False)
         except OSError as err:
             raise InputError(f"cannot write the map: {err.strerror or err}",
                              file=args.out) from None
