@@ -111,6 +111,25 @@ def _pairs(ratings_of_new_user):
     return [tuple(p) for p in ratings_of_new_user]
 
 
+def check_against_data(ratings, ratings_of_new_user) -> None:
+    """``check_new_ratings``' checks against a ``Ratings`` (item ids, scale, duplicates), so the
+    CLI fails before fitting a model. InputError as there."""
+    lo, hi = ratings.rating_scale
+    seen = set()
+    for raw, value in _pairs(ratings_of_new_user):
+        raw = str(raw).strip()
+        if raw in seen:
+            raise InputError("item rated twice", value=raw)
+        seen.add(raw)
+        ratings.item_inner(raw)
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            raise InputError(f"rating of item {raw} is not a number", value=value) from None
+        if not np.isfinite(v) or v < lo or v > hi:
+            raise InputError(f"rating of item {raw} is off the scale {lo:g}..{hi:g}", value=value)
+
+
 def check_new_ratings(algo, ratings_of_new_user) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """(inner item ids, ratings float64, raw ids) of the person's ratings; InputError for an
     unknown item, a rating that is not a number or off the model's scale, an item rated twice.
