@@ -1,4 +1,6 @@
 """Fold-in of a new user (recsys.foldin): the solve, its linear split, the Top N path, the data."""
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import scipy.linalg
@@ -162,7 +164,7 @@ def test_top_n_uses_the_top_n_path_and_excludes_rated(tiny):
     assert set(PERSON) <= set(every["item"])
     # the same function ranks a real user when given their own parts (one path)
     items, _, _ = top_n_inner(algo, tiny, 0, 5)
-    parts = F.replace(model_parts(algo), bu=algo.bu[[0]], pu=algo.pu[[0]])
+    parts = replace(model_parts(algo), bu=algo.bu[[0]], pu=algo.pu[[0]])
     items2, _, _ = top_n_inner(algo, tiny, 0, 5, parts=parts,
                                rated=tiny.items[tiny.users == 0])
     assert list(items) == list(items2)
