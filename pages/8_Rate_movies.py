@@ -115,13 +115,13 @@ with right:
         st.selectbox("Edit or remove", rated_ids, **bind("rate_edit", rated_ids[-1]),
                      format_func=label)
         edit = st.session_state["rate_edit"]
-        c1, c2, c3 = st.columns([3, 1, 1], vertical_alignment="bottom")
         reset_slider("_rate_edit_value", edit, mine[edit])
-        new_value = c1.select_slider("New rating", VALUES, key="_rate_edit_value",
+        new_value = st.select_slider("New rating", VALUES, key="_rate_edit_value",
                                      format_func=fmt)
-        c2.button("Update", key="rate_update", on_click=set_rating, args=(edit, new_value),
-                  width="stretch")
-        c3.button("Remove", key="rate_remove", on_click=remove_rating, args=(edit,),
+        c1, c2 = st.columns(2)
+        c1.button("Update rating", key="rate_update", on_click=set_rating,
+                  args=(edit, new_value), width="stretch")
+        c2.button("Remove", key="rate_remove", on_click=remove_rating, args=(edit,),
                   width="stretch")
     else:
         st.info("No ratings yet: you are a cold-start user, and the model can only recommend "
@@ -220,7 +220,7 @@ with tabs[0]:
     cfg = {
         "rank": st.column_config.NumberColumn("#", width="small"),
         "item": st.column_config.TextColumn("id", width="small"),
-        "title": st.column_config.TextColumn("title", width="large"),
+        "title": st.column_config.TextColumn("title", width="medium"),
         "year": st.column_config.NumberColumn("year", format="%d", width="small"),
         "est": st.column_config.NumberColumn("predicted", format="%.3f", width="small",
                                              help="Clipped to the rating scale."),
@@ -240,13 +240,20 @@ with tabs[0]:
 top_ids = top["item"].tolist()
 others = [i for i in labels if i not in set(top_ids)]
 choices = top_ids + others
-if st.session_state.get("rate_why") not in choices:
+# follows your #1 until you pick another movie yourself
+if not st.session_state.get("rate_why_pinned") or st.session_state.get("rate_why") not in choices:
     st.session_state["rate_why"] = choices[0]
 
 
+def _pin_why() -> None:
+    st.session_state["rate_why"] = st.session_state["_rate_why"]
+    st.session_state["rate_why_pinned"] = True
+
+
 def why_picker() -> str:
+    st.session_state["_rate_why"] = st.session_state["rate_why"]
     return st.selectbox("Movie (your top N first, then every other movie)", choices,
-                        **bind("rate_why", choices[0]), format_func=label)
+                        key="_rate_why", on_change=_pin_why, format_func=label)
 
 
 # ---------------------------------------------------------------------------- why this movie
@@ -283,8 +290,8 @@ with tabs[1]:
             increasing={"marker": {"color": "#2a9d8f"}},
             decreasing={"marker": {"color": "#e76f51"}},
             totals={"marker": {"color": "#264653"}}, connector={"visible": False}))
-        lo = min(LO, c["constant"], c["score"]) - 0.5
-        hi = max(HI, c["constant"], c["score"]) + 0.5
+        levels = c["constant"] + np.cumsum([0.0] + values[1:-1])
+        lo, hi = float(levels.min()) - 0.4, float(levels.max()) + 0.4
         fig.update_layout(height=90 + 26 * len(names), margin=dict(t=10, b=10, l=10, r=10),
                           xaxis=dict(range=[lo, hi], title="predicted rating"),
                           yaxis=dict(autorange="reversed"), showlegend=False)
@@ -293,7 +300,7 @@ with tabs[1]:
         (st.success if ok else st.error)(
             f"Check: start {c['constant']:.4f} + the {len(terms)} terms = {c['total']:.6f}; "
             f"the model's unclipped prediction for you is {c['score']:.6f} (difference "
-            f"{c['gap']:.1e}), clipped to {c['est']:.3f}. "
+            f"{c['gap']:.1e}: rounding), clipped to {c['est']:.3f}. "
             + ("The terms add up to the prediction exactly." if ok else
                "The terms do NOT add up: please report this."))
         st.caption("Each term = weight × (your rating − what the model expected from anyone, "
@@ -346,7 +353,8 @@ with tabs[3]:
             x=p["x"], y=p["y"], mode="markers", name="you rated",
             marker=dict(size=10, color=[in_sample[i] for i in rated_here], cmin=LO, cmax=HI,
                         colorscale="RdYlGn", line=dict(color="black", width=1),
-                        colorbar=dict(title="your rating", thickness=12)),
+                        colorbar=dict(title=dict(text="your rating", side="right"),
+                                      thickness=12)),
             text=[html.escape(t) for t in p["title"]],
             hovertemplate="%{text}: %{marker.color:g}★<extra>you rated</extra>"))
     if top_ids:

@@ -61,7 +61,10 @@ def test_rate_movies_page(ml100k_dir):
     assert "add up to the prediction exactly" in at.success[0].value
     assert len(at.get("plotly_chart")) == 2                   # waterfall + factor map
     top = at.dataframe[1].value
-    # the breakdown tab shows the same number as the top table for the movie picked
+    # the movie explained follows your #1 until you pick one; the breakdown tab shows the
+    # same number as the top table for it
+    assert at.selectbox(key="_rate_why").value == top["item"].iloc[0]
+    assert metrics(at)["Clipped"] == f"{top['est'].iloc[0]:.3f}"
     at.selectbox(key="_rate_why").set_value(top["item"].iloc[1]).run()
     assert metrics(at)["Clipped"] == f"{top['est'].iloc[1]:.3f}"
     assert at.dataframe[1].value.equals(top)
