@@ -65,11 +65,11 @@ def pca_map(key: tuple, model: str, _algo, _r):
 
 
 def reset_slider(key: str, item: str, current) -> None:
-    """Put a rating slider on the movie's current rating (or the middle of the scale) when
+    """Put a rating slider on the movie's current rating (or the data's average) when
     the movie it rates changes; otherwise keep what the person set."""
     if st.session_state.get(key + "_for") != item or key not in st.session_state:
-        middle = VALUES[(len(VALUES) - 1) // 2 + 1] if len(VALUES) > 2 else VALUES[-1]
-        st.session_state[key] = current if current in VALUES else middle
+        typical = min(VALUES, key=lambda v: abs(v - r.global_mean))   # the average rating
+        st.session_state[key] = current if current in VALUES else typical
         st.session_state[key + "_for"] = item
 
 
@@ -136,7 +136,8 @@ with st.expander("Quick start, and your ratings as a file", expanded=not mine):
         st.download_button("Download your ratings (CSV)", csv, file_name="my_ratings.csv",
                            mime="text/csv", key="rate_download", disabled=not mine)
     with c2:
-        up = st.file_uploader("Upload ratings (CSV with columns item, rating)", type=["csv"],
+        up = st.file_uploader("Upload ratings (CSV with columns item, rating; replaces "
+                              "your list)", type=["csv"],
                               key="rate_upload")
         if up is not None:
             data = up.getvalue()

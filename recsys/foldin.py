@@ -341,7 +341,8 @@ def contributions(algo, fold: FoldIn, inner_item: int) -> dict:
     terms = w * dev
     constant = float(parts.mu + parts.bi[i]) if fold.biased else 0.0
     if fold.cold_start:
-        score = float(surprise_estimate(parts, None, i) or parts.mu)
+        cold = surprise_estimate(parts, None, i)      # None: unbiased, Surprise's default μ
+        score = float(parts.mu if cold is None else cold)
         constant = score
     else:
         score = float(surprise_estimate(parts_for(algo, fold), 0, i))

@@ -137,6 +137,19 @@ def _factor_map(page):
 
 
 # The main control of each page, used after it opened (app and Data: the sidebar slider is
+def _rate_movies(page):
+    """Upload a ratings CSV on the Rate movies page: the list and the fold-in pick it up."""
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False) as f:
+        f.write("item,rating\n50,5\n172,5\n98,1\n")
+    _main(page).locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(f.name)
+    _settle(page)
+    os.unlink(f.name)
+    text = _main(page).inner_text()
+    assert "Your ratings (3)" in text and "Silence of the Lambs, The (1991) [98]" in text, text[:800]
+
+
 # covered by AppTest; here they are opened only).
 ACTIONS = {
     "2_Cross_validation": _run_cv,
@@ -146,6 +159,7 @@ ACTIONS = {
     "6_Similar_movies": lambda p: _type(
         p, "Search titles (partial, case-insensitive; or a movie id)", "star"),
     "7_Factor_map": _factor_map,
+    "8_Rate_movies": _rate_movies,
 }
 
 

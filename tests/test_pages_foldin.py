@@ -1,4 +1,5 @@
 """AppTest of the Rate movies page: rate, quick start, edit/remove, why, breakdown, refit."""
+import json
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
@@ -90,3 +91,43 @@ def test_rate_movies_page(ml100k_dir):
     at.selectbox(key="_rate_item").set_value("100").run()      # Fargo
     at.button(key="rate_save").click().run()
     assert any("Stale" in w.value for w in at.warning)
+
+
+TRICKY = "*Bold* [click](http://example.com) <b>x</b> $x$"
+
+
+def test_titles_are_shown_as_text_never_markdown(tmp_path, monkeypatch):
+    """A title full of Markdown/HTML reaches the page only through text elements and cells."""
+    folder = tmp_path / "data" / "netflix" / "md"
+    folder.mkdir(parents=True)
+    lines = []
+    for movie in range(1, 9):
+        lines.append(f"{movie}:")
+        lines += [f"{u},{1 + (u * movie) % 5},2005-09-06" for u in range(1, 13)]
+    (folder / "combined_data_1.txt").write_text("\n".join(lines) + "\n")
+    titles = [f"{m},2000,Movie {m}" for m in range(2, 9)]
+    (folder / "movie_titles.csv").write_text(f"1,1999,{TRICKY}\n" + "\n".join(titles) + "\n",
+                                             encoding="latin-1")
+    monkeypatch.setenv("FACTORLAB_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("FACTORLAB_CACHE", str(tmp_path / "cache"))
+    at = AppTest.from_file(str(PAGE), default_timeout=TIMEOUT)
+    at.session_state["model_svd_n_factors"] = 3
+    at.run()
+    ok(at)
+    label = next(o for o in at.sidebar.selectbox(key="_dataset").options if "md" in o)
+    at.sidebar.selectbox(key="_dataset").set_value(label).run()
+    ok(at)
+    spec = at.session_state["dataset"]
+    assert spec.startswith("netflix:")
+    at.session_state["rate_ratings"] = {spec: {"1": 5.0, "2": 1.0}}
+    at.run()
+    ok(at)
+    shown_as_markup = [e.value for kind in ("markdown", "caption", "info", "success", "warning",
+                                            "subheader", "title") for e in at.get(kind)]
+    assert not [v for v in shown_as_markup if "click" in str(v)], shown_as_markup
+    # plain-text widgets and cells carry it as is; the chart gets it HTML-escaped
+    assert f"{TRICKY} (1999) [1]" in at.selectbox(key="_rate_edit").options
+    assert at.dataframe[0].value["movie"].iloc[0] == f"{TRICKY} (1999) [1]"
+    names = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]["y"]
+    assert "*Bold* [click](http://example.com) &lt;b… (5★)" in names
+    assert not [n for n in names if "<" in n]

@@ -115,11 +115,14 @@ def run(quick: bool = False) -> list[dict]:
     if quick:
         return rows
     big = _child()
-    rows += rows_for(big, "SVD k=100, fast parallel",
-                     f"{big['n_ratings']:,} ratings (470,758 users x 4,499 movies)",
-                     note=f"+ {big['load_seconds']:.1f} s load ({big['source']}); peak "
-                          f"{big['peak_rss_mb']:,.0f} MB")
-    return rows
+    more = rows_for(big, "SVD k=100, fast parallel",
+                    f"{big['n_ratings']:,} ratings (470,758 users x 4,499 movies)",
+                    note=f"+ {big['load_seconds']:.1f} s load ({big['source']})")
+    more[1]["note"] = (f"{1000 * big['page']:.0f} ms: mostly the per-movie counts and means "
+                       "of the top-N table (passes over all ratings), not the solve")
+    for row in more:
+        row["peak_rss_mb"] = big["peak_rss_mb"]
+    return rows + more
 
 
 if __name__ == "__main__":  # python -m recsys.bench.foldin [--quick]
