@@ -202,6 +202,17 @@ c4.metric("Fold-in time", f"{1000 * fold.seconds:.1f} ms",
                                               f"{len(fold.pu) + 1}." if fold.method == "ridge"
                                               else "non-negative least squares (NMF)."))
 
+with st.expander(f"Your taste vector p_u ({len(fold.pu)} numbers)"):
+    bar = go.Figure(go.Bar(x=np.arange(1, len(fold.pu) + 1), y=fold.pu,
+                           marker_color=np.where(fold.pu >= 0, "#2a9d8f", "#e76f51")))
+    bar.update_layout(height=220, margin=dict(t=10, b=10), xaxis_title="factor f",
+                      yaxis_title="p_uf")
+    st.plotly_chart(bar, key="rate_vector")
+    st.caption("Found by fold-in: " + (
+        "the regularised least-squares fit of your ratings, with every movie's q_i and b_i "
+        "kept as trained." if fold.method == "ridge" else
+        "non-negative least squares (NMF keeps every factor ≥ 0), movies kept as trained."))
+
 tabs = st.tabs(["Your top N", "Why this movie?", "Breakdown", "On the factor map",
                 "Compare with a refit"])
 

@@ -1,7 +1,9 @@
 """AppTest of the Rate movies page: rate, quick start, edit/remove, why, breakdown, refit."""
+import base64
 import json
 from pathlib import Path
 
+import numpy as np
 from streamlit.testing.v1 import AppTest
 
 TIMEOUT = 120
@@ -58,9 +60,24 @@ def test_rate_movies_page(ml100k_dir):
     assert metrics(at)["Ratings used"] == "4"
     assert "50" in at.session_state["rate_ratings"]["ml-100k"]
 
+    # the numbers are recsys.foldin's for the same model and sample
+    from recsys import foldin as F
+    from recsys.datasets import load_dataset
+    from recsys.models import fit_full
+
+    sample = load_dataset("ml-100k").sample_users(100, seed=0)
+    algo = fit_full(sample, "svd", {"n_factors": 20, "random_state": 0}, "fast")
+    fold = F.solve_fold_in(algo, at.session_state["rate_ratings"]["ml-100k"])
+    assert metrics(at)["b_u (your bias)"] == f"{fold.bu:+.3f}"
+    expect = F.top_n(algo, sample, fold, n=10)
+    assert list(at.dataframe[1].value["item"]) == list(expect["item"])
+    assert list(at.dataframe[1].value["est"]) == list(expect["est"])
+    y = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]["y"]   # plotly typed array
+    assert np.array_equal(np.frombuffer(base64.b64decode(y["bdata"]), y["dtype"]), fold.pu)
+
     # why this movie: the terms add up to the prediction, and the page says so
     assert "add up to the prediction exactly" in at.success[0].value
-    assert len(at.get("plotly_chart")) == 2                   # waterfall + factor map
+    assert len(at.get("plotly_chart")) == 3           # your vector, waterfall, factor map
     top = at.dataframe[1].value
     # the movie explained follows your #1 until you pick one; the breakdown tab shows the
     # same number as the top table for it
@@ -128,6 +145,6 @@ def test_titles_are_shown_as_text_never_markdown(tmp_path, monkeypatch):
     # plain-text widgets and cells carry it as is; the chart gets it HTML-escaped
     assert f"{TRICKY} (1999) [1]" in at.selectbox(key="_rate_edit").options
     assert at.dataframe[0].value["movie"].iloc[0] == f"{TRICKY} (1999) [1]"
-    names = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]["y"]
+    names = json.loads(at.get("plotly_chart")[1].proto.spec)["data"][0]["y"]
     assert "*Bold* [click](http://example.com) &lt;b… (5★)" in names
     assert not [n for n in names if "<" in n]
