@@ -211,6 +211,7 @@ def solve_fold_in(algo, ratings_of_new_user, *, per_rating: bool = True) -> Fold
     if n:
         Q = np.asarray(parts.qi[items], dtype=np.float64)
         y = r - offsets
+        _check_finite(parts, Q, y)
         if not nmf:
             weights = _ridge_weights(Q, biased, reg_bu, reg_pu)
         else:
@@ -218,6 +219,7 @@ def solve_fold_in(algo, ratings_of_new_user, *, per_rating: bool = True) -> Fold
         x = weights @ y
     else:
         x = np.zeros(k + 1)
+    _check_finite(parts, x)
     bu = float(x[0]) if biased else 0.0
     pu = np.array(x[1:], dtype=np.float64)
     if nmf:
@@ -225,6 +227,12 @@ def solve_fold_in(algo, ratings_of_new_user, *, per_rating: bool = True) -> Fold
     return FoldIn(bu=bu, pu=pu, items=items, ratings=r, offsets=offsets, weights=weights,
                   biased=biased, method="nnls" if nmf else "ridge", active=active,
                   reg_bu=reg_bu, reg_pu=reg_pu, seconds=time.perf_counter() - t0)
+
+
+def _check_finite(parts, *arrays) -> None:
+    if not all(np.isfinite(a).all() for a in arrays):
+        raise InputError(f"{parts.name} has non-finite parameters (the fit diverged): lower the "
+                         "learning rate or raise the regularisation")
 
 
 def fold_in(algo, ratings_of_new_user, *, per_rating: bool = True) -> tuple[float, np.ndarray]:

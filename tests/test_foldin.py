@@ -192,6 +192,14 @@ def test_model_without_factors_is_an_input_error(tiny):
         F.solve_fold_in(base, PERSON)
 
 
+def test_diverged_model_is_an_input_error(tiny):
+    algo = fit(tiny)
+    algo.qi = algo.qi.copy()
+    algo.qi[tiny.item_inner("m3")] = np.nan
+    with pytest.raises(InputError, match="diverged"):
+        F.solve_fold_in(algo, PERSON)
+
+
 def test_parse_rate_arg():
     assert F.parse_rate_arg("50=5, 172=4.5,") == [("50", 5.0), ("172", 4.5)]
     for bad, message in (("", "at least one"), (" , ", "at least one"), ("50", "ITEM=RATING"),
