@@ -40,6 +40,7 @@ PAGE_BLURBS = {
     "Top N": "a user's recommendations",
     "Similar movies": "nearest movies by cosine of item factors",
     "Factor map": "t-SNE / PCA map of movie factors",
+    "Rate movies": "rate a few movies yourself: your recommendations, explained",
 }
 pages_dir = Path(__file__).parent / "pages"
 for page in sorted(pages_dir.glob("[0-9]*.py")):

@@ -28,8 +28,16 @@ _TOP_COLUMNS = ["rank", "item", "title", "year", "est", "score", "n_ratings", "m
 
 
 # ---------------------------------------------------------------------------- scoring
-def user_scores(parts, u: int) -> np.ndarray:
-    """Unclipped scores of user ``u`` (inner id) for all items, vectorised (BLAS precision)."""
+def user_scores(parts, u: int | None) -> np.ndarray:
+    """Unclipped scores of user ``u`` (inner id) for all items, vectorised (BLAS precision).
+
+    ``u`` None: a user the model has not seen (cold start, as Surprise predicts it): μ + b_i
+    for a biased model, the global mean μ (Surprise's default prediction) for an unbiased one.
+    """
+    if u is None:
+        if parts.biased:
+            return parts.mu + np.asarray(parts.bi, dtype=np.float64)
+        return np.full(len(parts.qi), float(parts.mu))
     dots = parts.qi @ parts.pu[u]
     if not parts.biased:
         return np.asarray(dots, dtype=np.float64)
@@ -54,9 +62,14 @@ def _rank_row(parts, u: int, scores: np.ndarray, n: int):
     # Everything within a few ulps of the cut could swap places once scored exactly.
     tol = 1e-9 * max(1.0, abs(float(cut)))
     cand = np.flatnonzero(scores >= cut - tol)
-    exact = np.array([float(surprise_estimate(parts, u, int(i))) for i in cand], dtype=np.float64)
+    exact = np.array([_exact(parts, u, int(i)) for i in cand], dtype=np.float64)
     order = np.lexsort((cand, -exact))[:n]
     return cand[order], exact[order]
+
+
+def _exact(parts, u, i) -> float:
+    est = surprise_estimate(parts, u, i)
+    return float(parts.mu if est is None else est)   # unbiased cold start: default prediction
 
 
 def _eligible_mask(ratings, min_ratings: int) -> np.ndarray:
@@ -68,16 +81,21 @@ def _rated_items(ratings, u: int) -> np.ndarray:
     return ratings.items[ratings.users == u]
 
 
-def top_n_inner(algo, ratings, u: int, n: int = 10, *, exclude_rated: bool = True,
-                min_ratings: int = 0, parts=None, eligible=None):
-    """Array form of ``top_n`` for inner user ``u``: (inner items, est clipped, score unclipped)."""
+def top_n_inner(algo, ratings, u: int | None, n: int = 10, *, exclude_rated: bool = True,
+                min_ratings: int = 0, parts=None, eligible=None, rated=None):
+    """Array form of ``top_n`` for inner user ``u``: (inner items, est clipped, score unclipped).
+
+    ``parts`` and ``rated`` let a user outside ``ratings`` use this same path (``recsys.foldin``:
+    a folded-in user as the only user of ``parts``, ``rated`` their inner items; ``u`` None for
+    the cold start).
+    """
     parts = parts or model_parts(algo)
     scores = user_scores(parts, u)
     if eligible is None:
         eligible = _eligible_mask(ratings, min_ratings)
     scores = np.where(eligible, scores, -np.inf)
     if exclude_rated:
-        scores[_rated_items(ratings, u)] = -np.inf
+        scores[_rated_items(ratings, u) if rated is None else np.asarray(rated, int)] = -np.inf
     items, exact = _rank_row(parts, u, scores, n)
     lo, hi = parts.rating_scale
     return items, np.clip(exact, lo, hi), exact
@@ -126,8 +144,15 @@ def top_n(algo, ratings, raw_user, n: int = 10, exclude_rated: bool = True,
         raise InputError("n must be at least 1", value=n)
     check_aligned(algo, ratings)
     u = ratings.user_inner(raw_user)
+    return top_n_frame(algo, ratings, u, int(n), exclude_rated=exclude_rated,
+                       min_ratings=min_ratings)
+
+
+def top_n_frame(algo, ratings, u: int | None, n: int, *, exclude_rated: bool = True,
+                min_ratings: int = 0, parts=None, rated=None) -> pd.DataFrame:
+    """``top_n``'s table for inner user ``u`` (arguments as ``top_n_inner``)."""
     items, est, score = top_n_inner(algo, ratings, u, int(n), exclude_rated=exclude_rated,
-                                    min_ratings=min_ratings)
+                                    min_ratings=min_ratings, parts=parts, rated=rated)
     stats = ratings.item_stats()
     out = stats.iloc[items][["item", "title", "year", "n_ratings", "mean_rating"]]
     out = out.reset_index(drop=True)

@@ -137,6 +137,22 @@ def _factor_map(page):
 
 
 # The main control of each page, used after it opened (app and Data: the sidebar slider is
+def _rate_movies(page):
+    """Upload a ratings CSV on the Rate movies page: the list and the fold-in pick it up."""
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False) as f:
+        f.write("item,rating\n50,5\n172,5\n98,1\n")
+    _main(page).locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(f.name)
+    _settle(page)
+    os.unlink(f.name)
+    assert "Your ratings (3)" in _main(page).inner_text()
+    _main(page).get_by_role("tab", name="Why this movie?").click()
+    page.wait_for_timeout(500)
+    text = _main(page).inner_text()
+    assert "the 3 terms" in text and "add up to the prediction exactly" in text, text[-1500:]
+
+
 # covered by AppTest; here they are opened only).
 ACTIONS = {
     "2_Cross_validation": _run_cv,
@@ -146,6 +162,7 @@ ACTIONS = {
     "6_Similar_movies": lambda p: _type(
         p, "Search titles (partial, case-insensitive; or a movie id)", "star"),
     "7_Factor_map": _factor_map,
+    "8_Rate_movies": _rate_movies,
 }
 
 

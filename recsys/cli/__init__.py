@@ -13,7 +13,7 @@ import sys
 from ..errors import InputError
 
 #: Modules under recsys.cli that register sub-commands (order = order in --help).
-COMMAND_MODULES = ("data", "synth", "bench", "evaluate", "explore")
+COMMAND_MODULES = ("data", "synth", "bench", "evaluate", "explore", "foldin")
 
 
 class _Parser(argparse.ArgumentParser):
