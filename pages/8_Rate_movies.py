@@ -20,6 +20,7 @@ algo, desc = active_model(sel, ("svd", "nmf"))
 from recsys import foldin as F  # noqa: E402
 from recsys.embed import item_map  # noqa: E402
 from recsys.errors import InputError  # noqa: E402
+from recsys.safetext import md  # noqa: E402
 from recsys.explain import model_parts  # noqa: E402
 from recsys.recommend import search_titles  # noqa: E402
 
@@ -147,7 +148,7 @@ with st.expander("Quick start, and your ratings as a file", expanded=not mine):
                     pairs = F.ratings_from_csv(data, up.name)
                     F.check_against_data(sel.full, pairs)
                 except InputError as err:
-                    st.error(str(err))
+                    st.error(md(err))
                 else:
                     mine.clear()
                     mine.update({i: v for i, v in pairs})
@@ -186,7 +187,7 @@ t0 = time.perf_counter()
 try:
     fold = F.solve_fold_in(algo, in_sample)
 except InputError as err:
-    st.error(str(err))
+    st.error(md(err))
     st.stop()
 
 st.divider()
@@ -400,7 +401,7 @@ with tabs[4]:
                 st.session_state["rate_refit_result"] = (settings, F.refit_compare(
                     algo, r, fold, name, params, engine, n=n, min_ratings=min_ratings))
             except InputError as err:
-                st.error(str(err))
+                st.error(md(err))
     saved = st.session_state.get("rate_refit_result")
     if saved is not None:
         done_for, cmp = saved

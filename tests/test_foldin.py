@@ -305,7 +305,7 @@ def held_out_comparison(ratings, name, params, n_users=50, seed=0, per_rating=Tr
 
 @pytest.mark.parametrize("name", ["svd", "nmf"])
 def test_ml100k_held_out_rmse_close_to_a_model_trained_with_them(ml100k_dir, name):
-    from recsys.datasets import load_dataset
+    from recsys.io.datasets import load_dataset
 
     r = load_dataset("ml-100k")
     trained, folded, cold, n = held_out_comparison(r, name, {"random_state": 0})
