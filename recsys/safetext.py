@@ -44,9 +44,11 @@ def csv_cell(value):
 
 def csv_safe(frame):
     """A copy of ``frame`` whose text (object/string) columns pass through ``csv_cell``."""
+    import pandas as pd
+
     out = frame.copy()
     for col in out.columns:
-        if out[col].dtype == object or str(out[col].dtype).startswith("string"):
+        if pd.api.types.is_object_dtype(out[col]) or pd.api.types.is_string_dtype(out[col]):
             out[col] = out[col].map(csv_cell)
     return out
 

@@ -40,6 +40,21 @@ def load_sample(args):
     return sample
 
 
+def text_table(df, columns=None, floats=None, index: bool = False,
+               empty: str = "(no rows)") -> str:
+    """A table as aligned text: ``floats`` columns (default: every float column) to 4
+    decimals, words as they are; ``empty`` for no rows, never pandas' bare "Empty DataFrame"."""
+    if columns is not None:
+        df = df[list(columns)]
+    if df.empty:
+        return empty
+    df = df.copy()
+    for c in (floats if floats is not None else
+              [c for c in df.columns if df[c].dtype.kind == "f"]):
+        df[c] = df[c].map(lambda v: f"{v:.4f}" if isinstance(v, float) else v)
+    return df.to_string(index=index)
+
+
 def print_json(obj) -> None:
     json.dump(obj, sys.stdout, indent=2, default=_jsonable)
     sys.stdout.write("\n")

@@ -11,7 +11,8 @@ import math
 import sys
 
 from ..errors import InputError
-from .common import add_dataset, add_json, add_model_options, load_sample, print_json
+from .common import (add_dataset, add_json, add_model_options, load_sample, print_json,
+                     text_table)
 
 GRID_OPTIONS = {"factors": "n_factors", "epochs": "n_epochs", "lr": "lr_all", "reg": "reg_all"}
 
@@ -90,13 +91,13 @@ def run_cv(args) -> int:
     table = summary_table(res)
     print(f"Evaluating RMSE, MAE of algorithm {res['label']} [{engine}] on {args.folds} split(s) "
           f"of {ratings.n_ratings} ratings.\n")
-    print(_fmt_table(table))
+    print(text_table(table, index=True))
     if refs:
         from ..evaluate import comparison_table
 
         print("\nThe same folds, beside the trivial predictors (means over folds):")
         cmp = comparison_table([res], refs)
-        print(_fmt_table(cmp, index=False))
+        print(text_table(cmp))
     return 0
 
 
@@ -119,14 +120,6 @@ def _undefined_json(res: dict) -> dict:
     text = undefined_text(res["threshold"])
     return {"undefined": {m: f"{text} in fold(s) {', '.join(str(f + 1) for f in folds)}"
                           for m, folds in und.items()}}
-
-
-def _fmt_table(table, index: bool = True) -> str:
-    """A table as text, floats to 4 decimals, words (undefined) as they are; never pandas'
-    bare "Empty DataFrame"."""
-    if table.empty:
-        return "(no rows)"
-    return table.to_string(index=index, float_format=lambda v: f"{v:1.4f}")
 
 
 def grid_from_args(args) -> tuple[str, dict, dict, str]:
@@ -227,7 +220,7 @@ def run_grid(args) -> int:
     if table["diverged"].any():
         cols.append("diverged")
     cols = list(dict.fromkeys(c for c in cols if c in table.columns))
-    print(_fmt_table(table[cols], index=False))
+    print(text_table(table, cols))
     for r in refs:
         print(f"reference {r['label']}: {args.measure} "
               f"{_fmt_value(r['mean'][args.measure], args.measure, r['threshold'])} "

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from ..errors import InputError
-from .common import add_dataset, add_json, load_sample, print_json
+from .common import add_dataset, add_json, load_sample, print_json, text_table
 
 
 def register(sub) -> None:
@@ -89,13 +89,6 @@ def _check_n(n: int) -> None:
         raise InputError("-n must be at least 1", value=n)
 
 
-def _table(df, columns, floats=()) -> str:
-    df = df[list(columns)].copy()
-    for c in floats:
-        df[c] = df[c].map(lambda v: f"{v:.4f}")
-    return df.to_string(index=False)
-
-
 # ---------------------------------------------------------------------------- commands
 def run_explain(args) -> int:
     from ..explain import breakdown
@@ -134,8 +127,9 @@ def run_recommend(args) -> int:
         print_json([{"item": str(r.item), "title": str(r.title), "est": float(r.est)}
                     for r in df.itertuples()])
         return 0
-    print(_table(df, ["rank", "item", "title", "year", "est", "score", "n_ratings",
-                      "mean_rating"], floats=("est", "score", "mean_rating")))
+    print(text_table(df, ["rank", "item", "title", "year", "est", "score", "n_ratings",
+                      "mean_rating"], floats=("est", "score", "mean_rating"),
+                     empty="(no rows: no movie passes the filters)"))
     return 0
 
 
@@ -154,7 +148,8 @@ def run_similar(args) -> int:
         return 0
     inner = ratings.item_inner(args.item)
     print(f"nearest to {args.item} ({ratings.title(inner)}) by {args.metric}:")
-    print(_table(df, ["item", "title", "score", "n_ratings"], floats=("score",)))
+    print(text_table(df, ["item", "title", "score", "n_ratings"], floats=("score",),
+                     empty="(no rows: no movie passes the filters)"))
     return 0
 
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import sys
 
 from ..errors import InputError
-from .common import add_dataset, add_json, add_model_options, load_sample, print_json
+from .common import (add_dataset, add_json, add_model_options, load_sample, print_json,
+                     text_table)
 
 
 def register(sub) -> None:
@@ -56,10 +57,8 @@ def run_foldin(args) -> int:
           f"{1000 * fold.seconds:.1f} ms: b_u = {fold.bu:+.4f}, |p_u| = "
           f"{float((fold.pu ** 2).sum()) ** 0.5:.4f} (k = {k})")
     cols = ["rank", "item", "title", "year", "est", "score", "n_ratings", "mean_rating"]
-    df = top[cols].copy()
-    for c in ("est", "score", "mean_rating"):
-        df[c] = df[c].map(lambda v: f"{v:.4f}")
-    print(df.to_string(index=False))
+    print(text_table(top, cols, floats=("est", "score", "mean_rating"),
+                     empty="(no rows: no movie passes the filters)"))
     if contrib is not None:
         i = ratings.item_inner(args.explain)
         print(f"\nwhy {args.explain} ({ratings.title(i)}) scores {contrib['score']:.4f}:")

@@ -118,11 +118,11 @@ def cached_frame(paths: list[Path], tag: str, parse: Callable[[], pd.DataFrame],
     if hit is not None:
         return hit
     frame = parse()
-    if problem:
+    _write(target, key, frame)
+    if problem:   # said once, on this load (the rebuilt entry does not carry it)
         frame.attrs["notices"] = list(frame.attrs.get("notices", ())) + [
             f"the cache of parsed data ({target.name}) was {problem}; rebuilt it from the "
             "source files"]
-    _write(target, key, frame)
     return frame
 
 

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ..data import Ratings, describe_scale, infer_rating_scale
-from ..errors import InputError
+from ..errors import InputError, cap
 from . import text as textrules
 
 SEPARATORS = (",", ";", "\t", "|")
@@ -62,10 +62,7 @@ class Source:
             return source
         if isinstance(source, (str, Path)):
             path = Path(source).expanduser()
-            if not path.exists():
-                raise InputError("no such file", file=str(path))
-            if path.is_dir():
-                raise InputError("is a folder, not a file", file=str(path))
+            textrules.regular_file(path)
             return cls(label=name or str(path), path=path)
         if isinstance(source, (bytes, bytearray, memoryview)):
             return cls(label=name or "upload", data=bytes(source))
@@ -209,7 +206,7 @@ class TextTable:
         for col in cols:
             if col not in self.columns:
                 raise InputError(f"column {col!r} not found; columns found: "
-                                 f"{', '.join(self.columns)}", file=self.label)
+                                 f"{cap(', '.join(self.columns))}", file=self.label)
 
     def _kwargs(self) -> dict:
         # keep_default_na=False: "NA", "null", "None", "nan" are ids and titles like any other.
@@ -510,7 +507,7 @@ def load_titles(source, item_col: str | None = None, title_col: str | None = Non
     icol, tcol = pick("item", item_col), pick("title", title_col)
     if icol is None or tcol is None:
         raise InputError("cannot tell the item and title columns of the titles file; "
-                         f"columns found: {', '.join(table.columns)}", file=table.label)
+                         f"columns found: {cap(', '.join(table.columns))}", file=table.label)
     ycol, gcol = pick("year", None), pick("genres", None)
     use = [c for c in dict.fromkeys([icol, tcol, ycol, gcol]) if c]
     df = table.read(use, dtype={c: str for c in use})

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from . import paths
 from ..data import Ratings
-from ..errors import InputError
+from ..errors import InputError, cap
 
 FORMS = ("ml-100k", "netflix:PATH", "movielens:PATH", "csv:PATH",
          "synthetic[:users=N,items=M,ratings=R,seed=S]")
@@ -159,7 +159,7 @@ def load_csv_guessing(path, rating_scale=None) -> Ratings:
     missing = [role for role in ("user", "item", "rating") if g[role] is None]
     if missing:
         raise InputError(f"cannot tell which column holds the {' and '.join(missing)}; columns "
-                         f"found: {', '.join(columns)} (name them e.g. userId, movieId, rating)",
+                         f"found: {cap(', '.join(columns))} (name them e.g. userId, movieId, rating)",
                          file=str(path))
     return load_csv(path, g["user"], g["item"], g["rating"], g["timestamp"],
                     rating_scale=rating_scale)

@@ -30,7 +30,7 @@ import pandas as pd
 from .csv import (TextTable, clean_ratings, load_titles, normalise_genres, ratings_from_frame,
                   split_title_year)
 from ..data import Ratings
-from ..errors import InputError
+from ..errors import InputError, cap
 
 #: ml-100k's genre flags, in u.item's column order (from u.genre).
 ML100K_GENRES = ("unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",
@@ -47,6 +47,10 @@ def detect_layout(path) -> tuple[str, Path]:
     p = Path(path).expanduser()
     if not p.exists():
         raise InputError("no such file or folder", file=str(p))
+    if not p.is_dir():
+        from .text import regular_file
+
+        regular_file(p)
     if p.is_file():
         name = p.name.lower()
         if name == "u.data":
@@ -262,7 +266,7 @@ def load_recbole(path, rating_scale=None) -> Ratings:
     for need in ("user_id", "item_id", "rating"):
         if need not in fields:
             raise InputError(f"RecBole field {need!r} not found; fields found: "
-                             f"{', '.join(probe.columns)}", file=str(inter))
+                             f"{cap(', '.join(probe.columns))}", file=str(inter))
     cols = {"user": fields["user_id"], "item": fields["item_id"], "rating": fields["rating"],
             "timestamp": fields.get("timestamp")}
     frame = _ratings_frame(inter, "recbole-ratings", sep="\t", header=True, cols=cols,
@@ -285,7 +289,7 @@ def read_recbole_items(path) -> pd.DataFrame:
     fields = _field_map(table.columns)
     if "item_id" not in fields:
         raise InputError(f"RecBole field 'item_id' not found; fields found: "
-                         f"{', '.join(table.columns)}", file=str(path))
+                         f"{cap(', '.join(table.columns))}", file=str(path))
     title_f = next((fields[f] for f in ("movie_title", "title", "name") if f in fields), None)
     year_f = next((fields[f] for f in ("release_year", "year") if f in fields), None)
     genre_f = next((fields[f] for f in ("class", "genre", "genres") if f in fields), None)

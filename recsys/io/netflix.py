@@ -78,6 +78,8 @@ def find_netflix_files(path: Path) -> tuple[list[Path], Path | None]:
     path = Path(path)
     if not path.exists():
         raise InputError("no such file or folder", file=str(path))
+    if not path.is_dir():
+        textrules.regular_file(path)
     if path.is_file():
         if path.name == TITLES_FILE:
             raise InputError("this is the titles file; give the folder or a rating file",
@@ -86,7 +88,7 @@ def find_netflix_files(path: Path) -> tuple[list[Path], Path | None]:
     combined = sorted(path.glob("combined_data_*.txt"), key=_numeric_key)
     per_movie = sorted((path / "training_set").glob("mv_*.txt"), key=_numeric_key)
     per_movie += sorted(path.glob("mv_*.txt"), key=_numeric_key)
-    files = [p for p in combined + per_movie if p.is_file()]
+    files = [p for p in combined + per_movie if p.is_file()]   # is_file: no FIFO or device
     if not files:
         raise InputError("no Netflix rating files (combined_data_*.txt or training_set/mv_*.txt)"
                          " in this folder", file=str(path))

@@ -178,3 +178,24 @@ def duplicate_notice(lose: np.ndarray, users, items, *, label: str, timestamps=N
     example = f"e.g. user {np.asarray(users)[first]}, item {np.asarray(items)[first]}"
     return (f"{n_pairs} (user, item) pair(s) rated more than once in {label} ({example}); "
             f"{rule}; dropped {n_drop} older rating(s)")
+
+
+# ---------------------------------------------------------------------- files
+def regular_file(path) -> None:
+    """InputError unless ``path`` is a regular file: reading a FIFO, a device or a socket would
+    block or never end."""
+    import stat
+    from pathlib import Path
+
+    p = Path(path)
+    try:
+        mode = p.stat().st_mode
+    except FileNotFoundError:
+        raise InputError("no such file", file=str(p)) from None
+    except OSError as err:
+        raise InputError(f"cannot read the file ({err.strerror or err})", file=str(p)) from None
+    if stat.S_ISDIR(mode):
+        raise InputError("is a folder, not a file", file=str(p))
+    if not stat.S_ISREG(mode):
+        raise InputError("not a regular file (a pipe, device or socket); give a file",
+                         file=str(p))
