@@ -1,16 +1,20 @@
-"""2-D maps of the item factors q_i: t-SNE (scikit-learn, Barnes-Hut) and PCA.
+"""2-D maps of the item factors q_i: t-SNE (openTSNE, Barnes-Hut) and PCA.
 
-Deterministic for a seed: PCA uses the full SVD with signs fixed. t-SNE (Barnes-Hut) starts from
-that PCA layout scaled as scikit-learn's ``init="pca"`` does (std of the first axis 1e-4) plus a
-seeded jitter of 1% of that spread: the global arrangement follows PCA, and the seed still picks
-one of the many local optima (with plain ``init="pca"`` the seed would change nothing).
+What is mapped (``item_map``): the movies rated at least ``min_ratings`` times (rarely rated
+movies keep factors close to their random start, which only adds noise), each as its factor
+vector q_i scaled to unit length (``normalise=True``), so that distances on the map follow the
+cosine similarity of q_i, the measure the Similar movies page uses.
+
+t-SNE is openTSNE's (Poličar et al., J. Stat. Softw. 2024): measured on ml-100k it gives the
+same trustworthiness as scikit-learn's t-SNE (0.80 at 10 neighbours) about 8× faster, reports
+progress through a callback (no capture of the process-wide stdout, so maps of different
+sessions run side by side), and can be stopped between iterations. Deterministic for a seed:
+PCA initialisation, one thread. PCA uses the full SVD with signs fixed.
+
+``genre_agreement`` measures a map: how often a movie's k nearest map neighbours share a genre
+with it, against the chance that two random mapped movies do.
 """
 from __future__ import annotations
-
-import contextlib
-import io
-import re
-import threading
 
 import numpy as np
 import pandas as pd
@@ -20,25 +24,15 @@ from .explain import check_aligned, model_parts
 
 METHODS = ("tsne", "pca")
 #: BLAS/OpenMP threads for the maps. One thread: on a busy 2-core machine spinning worker threads
-#: made t-SNE of ml-100k 4x slower (58 s vs 13-17 s) and PCA's SVD 70x slower (3.5 s vs 0.05 s);
-#: the matrices are small, so extra threads gain little even on an idle machine. The thread count
-#: does not change the map (checked bit for bit).
+#: made t-SNE of ml-100k 4x slower and PCA's SVD 70x slower; the matrices are small, so extra
+#: threads gain little even on an idle machine.
 TSNE_THREADS = 1
+#: Iterations of openTSNE's early-exaggeration phase (its default), counted in ``n_iter``.
+EARLY_ITER = 250
 
-_ITER = re.compile(r"Iteration (\d+)")
 
-
-class _ProgressWriter(io.TextIOBase):
-    """Receives scikit-learn's verbose t-SNE log and reports 'Iteration N' lines to a callback."""
-
-    def __init__(self, callback, total: int):
-        self.callback, self.total = callback, total
-
-    def write(self, text):
-        for m in _ITER.finditer(text):
-            done = int(m.group(1))
-            self.callback(min(done, self.total), self.total)
-        return len(text)
+class MapStopped(Exception):
+    """``should_stop()`` turned true while t-SNE ran."""
 
 
 def most_rated(ratings, n_items: int | None) -> np.ndarray:
@@ -53,24 +47,23 @@ def most_rated(ratings, n_items: int | None) -> np.ndarray:
 
 
 def project(X: np.ndarray, method: str = "tsne", *, perplexity: float = 30.0,
-            n_iter: int = 1000, seed: int = 0, callback=None) -> tuple[np.ndarray, list[str]]:
+            n_iter: int = 750, seed: int = 0, callback=None,
+            should_stop=None) -> tuple[np.ndarray, list[str]]:
     """(n, 2) coordinates of the rows of X, and notes about parameters that had to change.
 
-    callback(done, total) is called as t-SNE iterates (every 50 iterations) and at the end.
-    Runs on one BLAS/OpenMP thread (see ``TSNE_THREADS``).
+    ``n_iter``: total t-SNE iterations, the first ``EARLY_ITER`` (250) with early exaggeration.
+    ``callback(done, total)`` is called as t-SNE iterates (every 25 iterations) and at the end;
+    ``should_stop()`` is polled at the same points (MapStopped when it turns true). Runs on one
+    BLAS/OpenMP thread (see ``TSNE_THREADS``).
     """
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(TSNE_THREADS):
-        return _project(X, method, perplexity, n_iter, seed, callback)
+        return _project(X, method, perplexity, n_iter, seed, callback, should_stop)
 
 
-_STDOUT_LOCK = threading.Lock()
-
-
-def _project(X, method, perplexity, n_iter, seed, callback):
+def _project(X, method, perplexity, n_iter, seed, callback, should_stop):
     from sklearn.decomposition import PCA
-    from sklearn.manifold import TSNE
 
     if method not in METHODS:
         raise InputError(f"unknown map method (choose {', '.join(METHODS)})", value=method)
@@ -88,32 +81,56 @@ def _project(X, method, perplexity, n_iter, seed, callback):
         if callback:
             callback(1, 1)
         return xy, notes
-    if int(n_iter) < 250:
-        raise InputError("t-SNE needs at least 250 iterations", value=n_iter)
+    if int(n_iter) < EARLY_ITER:
+        raise InputError(f"t-SNE needs at least {EARLY_ITER} iterations", value=n_iter)
     if not perplexity > 0:
         raise InputError("perplexity must be positive", value=perplexity)
-    if perplexity >= n:
+    if 3 * perplexity >= n:
         new = max(1.0, (n - 1) / 3.0)
         notes.append(f"perplexity {perplexity:g} is too large for {n} items; using {new:g}")
         perplexity = new
-    start = _fix_signs(PCA(n_components=2, svd_solver="full").fit_transform(X)) \
-        if X.shape[1] >= 2 else np.column_stack([X[:, 0] - X[:, 0].mean(), np.zeros(n)])
-    scale = np.std(start[:, 0]) or 1.0
-    start = start / scale * 1e-4
-    start += np.random.default_rng(int(seed)).normal(0.0, 1e-6, size=start.shape)
-    tsne = TSNE(n_components=2, perplexity=float(perplexity), max_iter=int(n_iter),
-                init=start, random_state=int(seed), method="barnes_hut",
-                verbose=2 if callback else 0)
+    return _tsne(X, float(perplexity), int(n_iter), int(seed), callback, should_stop), notes
+
+
+def _tsne(X, perplexity, n_iter, seed, callback, should_stop):
+    import openTSNE
+    from openTSNE.callbacks import Callback
+    from openTSNE.tsne import OptimizationInterrupt
+
+    total = n_iter
+    early = min(EARLY_ITER, n_iter)
+    done = [0]
+
+    class Report(Callback):
+        def __init__(self, offset):
+            self.offset = offset
+
+        def __call__(self, iteration, error, embedding):
+            done[0] = self.offset + int(iteration)
+            if callback:
+                callback(min(done[0], total), total)
+            return bool(should_stop and should_stop())
+
+    init = openTSNE.initialization.pca(X, random_state=seed)
     if callback:
-        callback(0, int(n_iter))
-        # sys.stdout is process-wide: one redirected run at a time, so concurrent sessions
-        # cannot restore each other's stream out of order.
-        with _STDOUT_LOCK, contextlib.redirect_stdout(_ProgressWriter(callback, int(n_iter))):
-            xy = tsne.fit_transform(X)
-        callback(int(n_iter), int(n_iter))
-    else:
-        xy = tsne.fit_transform(X)
-    return np.asarray(xy, dtype=np.float64), notes
+        callback(0, total)
+    affinities = openTSNE.affinity.PerplexityBasedNN(X, perplexity=perplexity, n_jobs=1,
+                                                    random_state=seed, verbose=False)
+    emb = openTSNE.TSNEEmbedding(init, affinities, n_jobs=1, random_state=seed,
+                                 negative_gradient_method="bh", verbose=False)
+    try:
+        emb = emb.optimize(n_iter=early, exaggeration=12, momentum=0.5,
+                           callbacks=[Report(0)], callbacks_every_iters=25,
+                           propagate_exception=True)
+        if n_iter > early:
+            emb = emb.optimize(n_iter=n_iter - early, momentum=0.8,
+                               callbacks=[Report(early)], callbacks_every_iters=25,
+                               propagate_exception=True)
+    except OptimizationInterrupt:
+        raise MapStopped("t-SNE stopped") from None
+    if callback:
+        callback(total, total)
+    return np.asarray(emb, dtype=np.float64)
 
 
 def _fix_signs(xy: np.ndarray) -> np.ndarray:
@@ -130,19 +147,36 @@ def primary_genre(genres: pd.Series) -> pd.Series:
     return first.where(first != "", "(none)")
 
 
-def item_map(algo, ratings, method: str = "tsne", perplexity: float = 30.0, n_iter: int = 1000,
-             seed: int = 0, n_items: int | None = None, callback=None) -> pd.DataFrame:
-    """A 2-D map of the item factors of the most-rated ``n_items`` items (all when None).
+def item_map(algo, ratings, method: str = "tsne", perplexity: float = 30.0, n_iter: int = 750,
+             seed: int = 0, n_items: int | None = None, callback=None, min_ratings: int = 0,
+             normalise: bool = False, should_stop=None) -> pd.DataFrame:
+    """A 2-D map of the item factors of the most-rated ``n_items`` items (all when None) among
+    those with at least ``min_ratings`` ratings; ``normalise`` scales each q_i to unit length
+    first (distances then follow the cosine of q_i).
 
     Columns: item, title, year, x, y, n_ratings, mean_rating, bi, genres, genre (the first
     genre), inner (inner item id). Rows: most-rated first. ``df.attrs["notes"]`` lists parameter
-    changes (e.g. a perplexity too large for few items).
+    changes (e.g. a perplexity too large for few items). InputError when fewer than 2 items
+    pass ``min_ratings``.
     """
     check_aligned(algo, ratings)
     parts = model_parts(algo)
-    inner = most_rated(ratings, n_items)
-    xy, notes = project(parts.qi[inner], method, perplexity=perplexity, n_iter=n_iter, seed=seed,
-                        callback=callback)
+    inner = most_rated(ratings, None)
+    counts = ratings.ratings_per_item()
+    inner = inner[counts[inner] >= int(min_ratings)]
+    if n_items is not None:
+        if int(n_items) < 2:
+            raise InputError("a map needs at least 2 items", value=n_items)
+        inner = inner[:int(n_items)]
+    if len(inner) < 2:
+        raise InputError(f"fewer than 2 movies have at least {int(min_ratings)} ratings: lower "
+                         "the minimum", value=int(min_ratings))
+    X = np.asarray(parts.qi[inner], dtype=np.float64)
+    if normalise:
+        norm = np.linalg.norm(X, axis=1, keepdims=True)
+        X = X / np.where(norm > 0, norm, 1.0)
+    xy, notes = project(X, method, perplexity=perplexity, n_iter=n_iter, seed=seed,
+                        callback=callback, should_stop=should_stop)
     stats = ratings.item_stats().iloc[inner].reset_index(drop=True)
     out = pd.DataFrame({
         "item": stats["item"], "title": stats["title"], "year": stats["year"],
@@ -154,3 +188,42 @@ def item_map(algo, ratings, method: str = "tsne", perplexity: float = 30.0, n_it
     })
     out.attrs["notes"] = notes
     return out
+
+
+def genre_agreement(xy: np.ndarray, genres, k: int = 10) -> dict | None:
+    """How often a point's ``k`` nearest neighbours on the map share a genre with it
+    (``share``), against the chance that two distinct random points do (``chance``, exact over
+    all pairs). Movies without a genre are left out; None when fewer than k + 2 have one.
+    Genres are "|"-joined strings."""
+    from sklearn.neighbors import NearestNeighbors
+
+    sets = [frozenset(g for g in str(s).split("|") if g) for s in genres]
+    keep = np.array([bool(s) for s in sets])
+    if keep.sum() < k + 2:
+        return None
+    xy = np.asarray(xy, dtype=np.float64)[keep]
+    sets = [s for s, kk in zip(sets, keep) if kk]
+    names = sorted(set().union(*sets))
+    onehot = np.zeros((len(sets), len(names)), dtype=bool)
+    col = {g: j for j, g in enumerate(names)}
+    for i, s in enumerate(sets):
+        onehot[i, [col[g] for g in s]] = True
+    nb = NearestNeighbors(n_neighbors=k + 1).fit(xy).kneighbors(xy, return_distance=False)[:, 1:]
+    share = float(np.mean((onehot[:, None, :] & onehot[nb]).any(axis=2)))
+    m = onehot.astype(np.float64)
+    overlap = (m @ m.T) > 0
+    n = len(sets)
+    chance = float((overlap.sum() - np.trace(overlap)) / (n * (n - 1)))
+    return {"share": share, "chance": chance, "k": k, "n": n}
+
+
+def default_min_ratings(ratings, target: int = 20, keep: int = 200) -> int:
+    """The default minimum ratings per movie for maps and lists: the largest of ``target``
+    (20), 10, 5 and 2 that still keeps ``keep`` (200) movies, or half of them when there are
+    fewer than 400; else 1 (every movie). 20 on ml-100k (939 of 1,682 movies)."""
+    counts = ratings.ratings_per_item()
+    need = min(keep, len(counts) // 2)
+    for m in (target, 10, 5, 2):
+        if int((counts >= m).sum()) >= max(need, 2):
+            return m
+    return 1

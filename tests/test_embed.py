@@ -5,7 +5,8 @@ import pytest
 from surprise import NMF, SVD
 
 from recsys.data import Ratings
-from recsys.embed import item_map, most_rated, primary_genre, project
+from recsys.embed import (MapStopped, default_min_ratings, genre_agreement, item_map,
+                          most_rated, primary_genre, project)
 from recsys.errors import InputError
 
 COLUMNS = ["item", "title", "year", "x", "y", "n_ratings", "mean_rating", "bi", "genres"]
@@ -114,3 +115,49 @@ def test_unbiased_nmf_map_has_zero_bi(ratings):
 def test_primary_genre():
     s = pd.Series(["Drama|Comedy", "", None, "Action"])
     assert primary_genre(s).tolist() == ["Drama", "(none)", "(none)", "Action"]
+
+
+def test_genre_agreement_exact():
+    # A and B are 2 points each, far apart; k=1: every nearest neighbour is the other twin
+    xy = np.array([[0, 0], [0, 1], [10, 0], [10, 1], [20, 0]], dtype=float)
+    g = ["Drama", "Drama|War", "Comedy", "Comedy", "Drama|Comedy"]
+    out = genre_agreement(xy, g, k=1)
+    # neighbours: 0<->1 (share Drama), 2<->3 (Comedy), 4 -> 3 (Comedy): all 5 share
+    assert out["share"] == 1.0 and out["n"] == 5 and out["k"] == 1
+    # pairs sharing a genre: (0,1) (0,4) (1,4) (2,3) (2,4) (3,4) = 6 of 10
+    assert out["chance"] == pytest.approx(6 / 10)
+    assert genre_agreement(xy, ["", "", "", "", "x"], k=1) is None
+
+
+def test_min_ratings_normalise_and_stop(ratings, svd):
+    counts = ratings.ratings_per_item()
+    m = int(np.median(counts))
+    df = item_map(svd, ratings, method="pca", min_ratings=m, normalise=True)
+    assert len(df) == int((counts >= m).sum()) and (df["n_ratings"] >= m).all()
+    X = svd.qi[df["inner"].to_numpy()]
+    Xn = X / np.linalg.norm(X, axis=1, keepdims=True)
+    from sklearn.decomposition import PCA
+    assert np.abs(df[["x", "y"]].to_numpy()).sum() == pytest.approx(
+        np.abs(PCA(2, svd_solver="full").fit_transform(Xn)).sum())
+    with pytest.raises(InputError, match="fewer than 2 movies have at least"):
+        item_map(svd, ratings, method="pca", min_ratings=10_000)
+    calls = []
+    with pytest.raises(MapStopped):
+        item_map(svd, ratings, method="tsne", n_iter=500, perplexity=5,
+                 should_stop=lambda: calls.append(1) or len(calls) > 2)
+
+
+def _with_counts(counts) -> Ratings:
+    users = [f"u{k}" for c in counts for k in range(c)]
+    items = [f"m{i}" for i, c in enumerate(counts) for _ in range(c)]
+    return Ratings.from_arrays(users, items, [3] * len(users), rating_scale=(1, 5))
+
+
+@pytest.mark.parametrize("counts, expected", [
+    ([30] * 200 + [3] * 50, 20),      # 200 movies with >= 20 ratings: the target
+    ([12] * 250, 10),                 # none reaches 20; all reach 10
+    ([6] * 150 + [1] * 100, 5),       # 150 reach 5 (all that can): keep 200 is unreachable
+    ([1] * 300, 1),
+])
+def test_default_min_ratings(counts, expected):
+    assert default_min_ratings(_with_counts(counts)) == expected
