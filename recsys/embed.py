@@ -227,3 +227,27 @@ def default_min_ratings(ratings, target: int = 20, keep: int = 200) -> int:
         if int((counts >= m).sum()) >= max(need, 2):
             return m
     return 1
+
+
+def place_labels(xy: np.ndarray, n: int, *, width: float = 0.14, height: float = 0.035) -> list:
+    """Indices (rows of ``xy``, taken in order: most-rated first) of up to ``n`` points whose
+    labels do not overlap: a label is a box ``width`` × ``height`` of the map's extent centred
+    above its point; a point is skipped when its box meets a box already placed."""
+    xy = np.asarray(xy, dtype=np.float64)
+    if len(xy) == 0 or n <= 0:
+        return []
+    span = np.ptp(xy, axis=0)
+    span[span == 0] = 1.0
+    w, h = width * span[0], height * span[1]
+    placed: list[int] = []
+    boxes = np.empty((0, 2))
+    for i in range(len(xy)):
+        c = xy[i] + np.array([0.0, h])
+        if len(boxes) and np.any((np.abs(boxes[:, 0] - c[0]) < w) &
+                                 (np.abs(boxes[:, 1] - c[1]) < h)):
+            continue
+        placed.append(i)
+        boxes = np.vstack([boxes, c])
+        if len(placed) == n:
+            break
+    return placed

@@ -161,3 +161,14 @@ def _with_counts(counts) -> Ratings:
 ])
 def test_default_min_ratings(counts, expected):
     assert default_min_ratings(_with_counts(counts)) == expected
+
+
+def test_labels_never_overlap():
+    from recsys.embed import place_labels
+
+    xy = np.array([[0, 0], [0.01, 0.0], [5, 5], [5.05, 5.1], [10, 10], [0, 10]], dtype=float)
+    # extent 10 x 10: boxes 1.4 wide, 0.35 high; point 1 and 3 collide with 0 and 2
+    assert place_labels(xy, 10) == [0, 2, 4, 5]
+    assert place_labels(xy, 2) == [0, 2]
+    got = place_labels(np.random.default_rng(0).normal(size=(500, 2)), 40)
+    assert 0 < len(got) <= 40 and got == sorted(got)

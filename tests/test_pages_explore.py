@@ -81,19 +81,35 @@ def test_similar_page(ml100k_dir):
 
 
 def test_factor_map_page_pca(ml100k_dir):
-    at = open_page("7_Factor_map.py", map_method="pca")
-    assert "PCA of" in captions(at) and len(at.get("plotly_chart")) == 1
+    at = open_page("7_Factor_map.py")
+    assert at.radio(key="_map_method").value == "pca"              # instant, automatic
+    from recsys.embed import default_min_ratings
+    from recsys.io.datasets import load_dataset
+
+    expected = default_min_ratings(load_dataset("ml-100k").sample_users(100, seed=0))
+    assert at.slider(key="_map_min_ratings").value == expected == 10   # derived from the data
+    cap = captions(at)
+    assert "PCA of" in cap and len(at.get("plotly_chart")) == 1
+    assert "Map neighbours share a genre" in cap and "(chance" in cap
     at.selectbox(key="_map_colour").set_value("genre").run()
+    at.selectbox(key="_map_genre").set_value("Comedy").run()
     at.text_input(key="_map_query").set_value("toy story").run()
-    assert not at.exception and "★ Toy Story" in captions(at)
-    at.slider(key="_map_n_draw").set_value(50).run()
-    assert not at.exception
+    assert not at.exception and "★ Toy Story" in shown(captions(at))
 
 
 @pytest.mark.slow
-def test_factor_map_page_tsne_is_cached(ml100k_dir):
-    at = open_page("7_Factor_map.py", map_method="tsne", map_n_iter=250, sample_users=20)
+def test_factor_map_tsne_runs_only_on_request_and_marks_stale(ml100k_dir):
+    at = open_page("7_Factor_map.py", map_method="tsne", map_n_iter=250, sample_users=60)
+    # opening the page (or switching to t-SNE) never starts t-SNE by itself
+    assert "TSNE" not in captions(at) and "t-SNE of" not in captions(at)
+    assert any("Compute the t-SNE map" in i.value for i in at.info)
+    at.button(key="map_run").click().run()
+    assert not at.exception
     first = captions(at)
-    assert "TSNE of" in first
-    at.selectbox(key="_map_colour").set_value("b_i").run()      # a cache hit: same numbers
-    assert not at.exception and captions(at) == first
+    assert "t-SNE of" in first and "computed in" in first
+    at.selectbox(key="_map_colour").set_value("b_i").run()          # same map, no rerun
+    assert not at.exception and "t-SNE of" in captions(at)
+    at.slider(key="_map_perplexity").set_value(10).run()            # other settings: stale
+    assert not at.exception
+    warn = " ".join(shown(w.value) for w in at.warning)
+    assert "Stale" in warn and "perplexity 30 → 10" in warn
