@@ -88,3 +88,42 @@ def test_upload_rating_scale_rejects_garbage():
 
     with pytest.raises(InputError, match="LOW,HIGH"):
         parse_scale("one to five")
+
+
+def _synth_app(**qp) -> AppTest:
+    at = AppTest.from_file(str(REPO / "pages" / "1_Data.py"), default_timeout=TIMEOUT)
+    for k, v in qp.items():
+        at.query_params[k] = v
+    return at
+
+
+def test_number_box_and_all_users_set_the_sample(tmp_path, monkeypatch):
+    monkeypatch.setenv("FACTORLAB_DATA", str(tmp_path / "data"))
+    at = _synth_app(dataset="synthetic")
+    at.run()
+    assert not at.exception
+    at.sidebar.number_input(key="_sample_users_box").set_value(77).run()
+    assert at.sidebar.slider(key="_sample_users").value == 77
+    assert "77 users" in _texts(at)
+    at.sidebar.slider(key="_sample_users").set_value(33).run()
+    assert at.sidebar.number_input(key="_sample_users_box").value == 33
+    at.sidebar.checkbox(key="_all_users").check().run()
+    from recsys.io.datasets import load_dataset
+    n_all = load_dataset("synthetic").n_users
+    assert f"{n_all} users" in _texts(at) and not at.sidebar.slider
+
+
+def test_the_view_lives_in_the_url(tmp_path, monkeypatch):
+    monkeypatch.setenv("FACTORLAB_DATA", str(tmp_path / "data"))
+    at = _synth_app(dataset="synthetic", users="42", seed="3", model="svd", p_n_factors="7")
+    at.run()
+    assert not at.exception
+    assert at.sidebar.slider(key="_sample_users").value == 42
+    assert at.session_state["seed"] == 3 and at.session_state["model_svd_n_factors"] == 7
+    assert "42 users" in _texts(at)
+    qp = dict(at.query_params)
+    assert qp["users"] in ("42", ["42"]) and qp["p_n_factors"] in ("7", ["7"])
+    # a malformed link is ignored, not an error
+    bad = _synth_app(dataset="synthetic", users="lots", seed="-5", model="nope")
+    bad.run()
+    assert not bad.exception

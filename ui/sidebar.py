@@ -15,7 +15,7 @@ from recsys.data import Ratings, parse_scale
 from recsys.errors import InputError
 from recsys.safetext import md
 from recsys.io.paths import data_dir
-from ui.state import bind, ensure
+from ui.state import bind, ensure, keep, url_read, url_write
 
 UPLOAD = "upload"
 DEFAULT_SAMPLE = 500            # the tutorial's 500 users
@@ -95,6 +95,7 @@ def sidebar() -> Selection:
     """Draw the dataset/sample controls and return the current selection (stops the page if
     nothing can be loaded at all)."""
     st.set_page_config(page_title="FactorLab", page_icon="🎬", layout="wide")
+    url_read()
     st.session_state.setdefault("uploads", {})
     choices = dataset_choices(str(data_dir()))
     options = [spec for _, spec in choices] + list(st.session_state["uploads"]) + [UPLOAD]
@@ -120,23 +121,16 @@ def sidebar() -> Selection:
 
         full, spec = _load_with_fallback(st.session_state["dataset"], labels)
 
-        st.radio("Engine", list(ENGINES), **bind("engine", "fast"), format_func=ENGINES.get, horizontal=True,
+        st.radio("Engine", list(ENGINES), **bind("engine", "fast", options=list(ENGINES)),
+                 format_func=ENGINES.get, horizontal=True,
                  help="Fast: FactorLab's numba engine, equal to Surprise to 1e-9, 10x+ faster. "
                       "Surprise: the reference library.")
         engine = st.session_state["engine"]
 
         cap = full.n_users if engine == "fast" else min(full.n_users, SURPRISE_MAX_USERS)
-        kw = bind("sample_users", DEFAULT_SAMPLE)
-        st.session_state["_sample_users"] = max(1, min(int(st.session_state["sample_users"]), cap))
-        if cap > 1:
-            st.slider("Users in the sample", min_value=1, max_value=cap, **kw,
-                      help="Pick this many users at random and keep all their ratings "
-                           "(the tutorial uses 500)."
-                           + ("" if cap == full.n_users else
-                              f" Capped at {cap:,} with the Surprise engine; the fast engine "
-                              "reaches every user."))
-        n = int(st.session_state["_sample_users"])
-        st.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, **bind("seed", 0),
+        n = _sample_controls(cap, full.n_users)
+        st.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1,
+                        **bind("seed", 0, lo=0, hi=2**31 - 1),
                         help="The same seed gives the same sample, folds and models.")
         seed = int(st.session_state["seed"])
         try:
@@ -150,8 +144,34 @@ def sidebar() -> Selection:
             st.warning(thin)
         for note in full.notices + sample.notices:
             st.info(md(note))
+    url_write()
     return Selection(ratings=sample, full=full, dataset=spec, label=labels.get(spec, spec),
                      seed=seed, engine=engine, version=data_version(spec))
+
+
+def _sample_controls(cap: int, n_users: int) -> int:
+    """"All users", or a slider with a number box beside it (both edit ``sample_users``,
+    clamped to 1..cap); returns the number of users to sample."""
+    all_label = f"All {cap:,} users" + ("" if cap == n_users else " (the Surprise cap)")
+    every = st.checkbox(all_label, **bind("all_users", False),
+                        help="Keep every user: the whole dataset (the fast engine reaches "
+                             "every user; Surprise is capped at "
+                             f"{SURPRISE_MAX_USERS:,}).")
+    if every or cap <= 1:
+        return cap
+    kw = bind("sample_users", DEFAULT_SAMPLE, lo=1, hi=cap)
+    st.session_state["_sample_users_box"] = st.session_state["sample_users"]
+    c1, c2 = st.columns([3, 2])
+    c1.slider("Users in the sample", min_value=1, max_value=cap, **kw,
+              help="Pick this many users at random and keep all their ratings "
+                   "(the tutorial uses 500)."
+                   + ("" if cap == n_users else
+                      f" Capped at {cap:,} with the Surprise engine; the fast engine "
+                      "reaches every user."))
+    c2.number_input("Users", min_value=1, max_value=cap, step=1, key="_sample_users_box",
+                    on_change=keep, args=("sample_users", "_sample_users_box"),
+                    help="Type an exact number of users.")
+    return int(st.session_state["sample_users"])
 
 
 def _load_with_fallback(spec: str, labels: dict) -> tuple[Ratings, str]:
@@ -178,8 +198,12 @@ def _upload_form() -> None:
     """Generic CSV/TSV upload with user-mapped columns. Parsed as text; never unpickled."""
     from recsys.io.csv import guess_columns, load_csv, sniff_columns
 
-    up = st.file_uploader("Ratings file (CSV/TSV)", type=["csv", "tsv", "txt", "dat"],
-                          key="upload_file")
+    up = st.file_uploader("Ratings file (CSV, TSV, u.data, …: any delimited text)",
+                          key="upload_file",
+                          help="Any extension: the content decides. Never unpickled.")
+    titles_up = st.file_uploader("Titles file (optional): movie id, title, and optionally year "
+                                 "and genres", key="upload_titles",
+                                 help="Makes the uploaded movies searchable by title.")
     if up is None:
         return
     data = up.getvalue()
@@ -202,15 +226,17 @@ def _upload_form() -> None:
         return
     try:
         rating_scale = parse_scale(scale)
+        titles = titles_up.getvalue() if titles_up is not None else None
         ratings = load_csv(data, user_col, item_col, rating_col,
                            timestamp_col=None if ts_col == "(none)" else ts_col,
-                           rating_scale=rating_scale, name=up.name)
+                           rating_scale=rating_scale, name=up.name, titles_path=titles,
+                           titles_name=titles_up.name if titles_up is not None else None)
     except InputError as err:
         st.error(md(err))
         return
     # the key covers the bytes and every choice of the form: re-mapping the same file is new data
-    digest = hashlib.sha256(data + repr((user_col, item_col, rating_col, ts_col,
-                                         rating_scale)).encode()).hexdigest()[:12]
+    digest = hashlib.sha256(data + (titles or b"") + repr((
+        user_col, item_col, rating_col, ts_col, rating_scale)).encode()).hexdigest()[:12]
     spec = f"{UPLOAD}:{up.name}:{digest}"
     st.session_state["uploads"][spec] = ratings
     st.session_state["dataset"] = spec
