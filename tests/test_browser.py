@@ -196,14 +196,21 @@ def test_upload_bad_then_good_file(server, browser, tmp_path):
     _settle(page)
     side = page.locator("[data-testid='stSidebar']")
 
-    def upload(path):
+    titles = tmp_path / "titles.txt"          # any extension: the content decides
+    titles.write_text("movieId,title\n" + "".join(f"{i},Film number {i}\n" for i in range(1, 8)))
+
+    def upload(path, titles_path=None):
         box = side.locator("[data-testid='stSelectbox'] input").first
         box.click()
         box.fill("Upload")
         box.press("Enter")
         _settle(page)
-        side.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(path))
+        drops = side.locator("[data-testid='stFileUploaderDropzoneInput']")
+        drops.nth(0).set_input_files(str(path))
         _settle(page)
+        if titles_path is not None:
+            drops.nth(1).set_input_files(str(titles_path))
+            _settle(page)
         side.get_by_role("button", name="Load this file", exact=True).click()
         _settle(page)
 
@@ -216,8 +223,12 @@ def test_upload_bad_then_good_file(server, browser, tmp_path):
     assert "500 users" in _main(page).inner_text()
     _check(page, "upload_bad")
 
-    upload(good)
+    upload(good, titles)
     body = _main(page).inner_text()
     assert "28 interactions, 4 users, 7 movies" in body, body[:500]
+    # the titles file made the upload searchable by title (same session: in-app navigation)
+    side.locator("[data-testid='stSidebarNavLink']", has_text="Similar movies").click()
+    _settle(page)
+    assert "Film number" in _main(page).inner_text()
     _check(page, "upload_good")
     page.close()
