@@ -10,6 +10,8 @@ import resource
 import time
 
 SECTIONS = ("parse", "fast", "evaluate", "explore", "foldin", "ui")
+#: Sections run only when named (``--section load``): long, and they load the machine.
+OPTIONAL = ("load",)
 COLUMNS = ("section", "benchmark", "size", "seconds", "peak_rss_mb", "ratio", "note")
 
 

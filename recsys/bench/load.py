@@ -1,0 +1,244 @@
+"""Load: N browser sessions at once (N = 1, 5, 10, 20) against one `streamlit run` on 127.0.0.1.
+
+Each session opens the Cross validation page and runs the default CV (SVD, 500 users of the
+demo data, 5 folds); the first session also runs the default grid search. Sessions arrive
+0.3 s apart, so later page opens happen while earlier sessions' CVs run. Bounded: one
+Chromium, N contexts, every wait capped, each level at most ``LEVEL_SECONDS``.
+
+Measured per level:
+- server side, from the server's own log of script runs (``serve_timed``: Streamlit's
+  SCRIPT_STARTED / SCRIPT_STOPPED events per session): the page-open script run (the first run
+  of each session) p50 / p95 / max; target p95 < 1 s at N = 20;
+- browser side: page load (navigation to the page drawn and idle) p50 / max, no target;
+- every CV: completed, and its mean RMSE equal to the single-session run's (same sample, same
+  seed, same folds); its time from click to done p50 / p95;
+- the server's RSS (current and peak);
+- orphans: processes started by the server that are still alive after it stopped.
+Needs /usr/bin/chromium.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from ..io.paths import REPO_DIR
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--disable-dev-shm-usage"]
+IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
+LEVELS = (1, 5, 10, 20)
+LEVEL_SECONDS = 420
+RMSE_RE = re.compile(r"mean RMSE (\d+\.\d{4})")
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _descendants(pid: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(d.name))
+    out, todo = set(), [pid]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            if c not in out:
+                out.add(c)
+                todo.append(c)
+    return out
+
+
+def _rss_mb(pid: int) -> tuple[float, float]:
+    vals = {}
+    try:
+        for ln in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if ln.startswith(("VmRSS:", "VmHWM:")):
+                vals[ln.split(":")[0]] = int(ln.split()[1]) / 1024
+    except OSError:
+        pass
+    return vals.get("VmRSS", float("nan")), vals.get("VmHWM", float("nan"))
+
+
+def _pct(values, q):
+    if not values:
+        return float("nan")
+    v = sorted(values)
+    return v[min(len(v) - 1, int(round(q * (len(v) - 1))))]
+
+
+def start_server(log_path: Path):
+    port = _port()
+    env = {**os.environ, "FACTORLAB_TIMING_LOG": str(log_path)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "recsys.bench.serve_timed", "run", "app.py",
+         "--server.headless", "true", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+        cwd=REPO_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    t0 = time.time()
+    while True:
+        try:
+            if urllib.request.urlopen(url + "/_stcore/health", timeout=1).read() == b"ok":
+                return proc, url
+        except OSError:
+            if time.time() - t0 > 90 or proc.poll() is not None:
+                proc.kill()
+                raise RuntimeError("streamlit did not start") from None
+            time.sleep(0.1)
+
+
+def stop_server(proc) -> list[int]:
+    """Stop the server as a person would (Ctrl-C, then kill); return surviving descendants."""
+    kids = _descendants(proc.pid)
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+    time.sleep(2.0)
+    return [p for p in kids if Path(f"/proc/{p}").exists()
+            and "zombie" not in Path(f"/proc/{p}/status").read_text().lower()]
+
+
+async def _session(browser, url, k, results, grid: bool):
+    ctx = await browser.new_context(viewport={"width": 1280, "height": 720})
+    page = await ctx.new_page()
+    out = {"k": k}
+    try:
+        t = time.perf_counter()
+        await page.goto(url + "/Cross_validation", timeout=120_000)
+        await page.wait_for_selector(".st-key-cv_run button", timeout=120_000)
+        await page.wait_for_selector(IDLE, timeout=120_000)
+        out["load"] = time.perf_counter() - t
+        t = time.perf_counter()
+        await page.locator(".st-key-cv_run button").click()
+        await page.wait_for_function(
+            "() => /mean RMSE \\d/.test(document.body.innerText)", timeout=300_000)
+        await page.wait_for_selector(IDLE, timeout=300_000)
+        out["cv"] = time.perf_counter() - t
+        m = RMSE_RE.search(await page.inner_text("body"))
+        out["rmse"] = m.group(1) if m else None
+        if grid:
+            t = time.perf_counter()
+            await page.goto(url + "/Grid_search", timeout=120_000)
+            await page.wait_for_selector(".st-key-grid_run button", timeout=120_000)
+            await page.wait_for_selector(IDLE, timeout=120_000)
+            await page.locator(".st-key-grid_run button").click()
+            await page.wait_for_function(
+                "() => /Best RMSE \\d/.test(document.body.innerText)", timeout=300_000)
+            out["grid"] = time.perf_counter() - t
+    except Exception as err:  # noqa: BLE001  a bench row says what failed
+        out["error"] = f"{type(err).__name__}: {str(err)[:120]}"
+    finally:
+        results.append(out)
+        await ctx.close()
+
+
+async def _level(url, n):
+    from playwright.async_api import async_playwright
+
+    results: list[dict] = []
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        tasks = []
+        for k in range(n):
+            tasks.append(asyncio.create_task(_session(browser, url, k, results, grid=k == 0)))
+            await asyncio.sleep(0.3)
+        await asyncio.wait_for(asyncio.gather(*tasks), LEVEL_SECONDS)
+        await browser.close()
+    return results
+
+
+def _script_runs(log_path: Path) -> dict[str, list[tuple[float, float]]]:
+    """session -> [(start, duration)] of its script runs, in order."""
+    starts: dict[str, float] = {}
+    runs: dict[str, list[tuple[float, float]]] = {}
+    if not log_path.exists():
+        return runs
+    for ln in log_path.read_text().splitlines():
+        try:
+            e = json.loads(ln)
+        except ValueError:
+            continue
+        if e["event"] == "SCRIPT_STARTED":
+            starts[e["session"]] = e["t"]
+        elif e["event"].startswith("SCRIPT_STOPPED") and e["session"] in starts:
+            t0 = starts.pop(e["session"])
+            runs.setdefault(e["session"], []).append((t0, e["t"] - t0))
+    return runs
+
+
+def run(quick: bool = False) -> list[dict]:
+    if not os.path.exists(CHROMIUM):
+        return [{"benchmark": "load", "size": "-", "seconds": float("nan"),
+                 "note": f"skipped: {CHROMIUM} missing"}]
+    rows = []
+    reference = None
+    for n in ((1, 5) if quick else LEVELS):
+        with tempfile.TemporaryDirectory() as tmp:
+            log = Path(tmp) / "runs.jsonl"
+            proc, url = start_server(log)
+            try:
+                # warm the server (data loaded, kernels compiled) outside the measurement
+                urllib.request.urlopen(url + "/", timeout=60).read()
+                t = time.perf_counter()
+                results = asyncio.run(_level(url, n))
+                wall = time.perf_counter() - t
+                rss, peak = _rss_mb(proc.pid)
+            finally:
+                orphans = stop_server(proc)
+            runs = _script_runs(log)
+        first = [r[0][1] for r in runs.values() if r]
+        loads = [r["load"] for r in results if "load" in r]
+        cvs = [r["cv"] for r in results if "cv" in r]
+        rmses = {r.get("rmse") for r in results if "cv" in r}
+        errors = [r["error"] for r in results if "error" in r]
+        if n == 1 and len(rmses) == 1:
+            reference = next(iter(rmses))
+        same = (reference is not None and rmses == {reference})
+        rows.append({
+            "benchmark": f"load: {n} session(s), page-open script run p50/p95/max (server)",
+            "size": f"N={n}", "seconds": _pct(first, 0.95),
+            "note": f"p50 {_pct(first, 0.5):.2f} / p95 {_pct(first, 0.95):.2f} / max "
+                    f"{max(first, default=float('nan')):.2f} s over {len(first)} sessions; "
+                    "target p95 < 1 s at N=20"})
+        rows.append({
+            "benchmark": f"load: {n} session(s), browser page load p50/max",
+            "size": f"N={n}", "seconds": _pct(loads, 0.5),
+            "note": f"max {max(loads, default=float('nan')):.2f} s (browsers share the 2 "
+                    "cores); no target"})
+        rows.append({
+            "benchmark": f"load: {n} session(s), CV click to done p50/p95",
+            "size": f"N={n}", "seconds": _pct(cvs, 0.5),
+            "note": f"p95 {_pct(cvs, 0.95):.2f} s; {len(cvs)}/{n} CVs completed; "
+                    f"mean RMSE {'equal to' if same else 'DIFFERS from'} the single-session "
+                    f"run ({sorted(str(x) for x in rmses)} vs {reference}); wall {wall:.0f} s"
+                    + (f"; errors: {errors[:2]}" if errors else "")})
+        rows.append({
+            "benchmark": f"load: {n} session(s), server RSS now / peak",
+            "size": f"N={n}", "seconds": float("nan"), "peak_rss_mb": peak,
+            "note": f"RSS {rss:,.0f} MB at the end; orphans after stop: "
+                    f"{len(orphans)} {orphans[:5]}"})
+    return rows
