@@ -15,9 +15,13 @@ cancels the work not yet done.
 Result shapes:
 
 - fold: ``{"fold", "rmse", "mae", "fit_time", "test_time", "precision@k", "recall@k",
-  "ndcg@k", "n_train", "n_test"}``
+  "ndcg@k", "map@k", "hit@k", "coverage", "novelty", "mean_popularity", "n_train", "n_test"}``
+  under the full-catalogue protocol (``recsys.ranking``; the default); the test-items protocol
+  gives precision/recall/ndcg@k only. Implicit models (MostPopular, ALS, BPR) score rather than
+  rate: their folds have no ``rmse``/``mae`` keys at all. ``test_time`` covers predicting the
+  test ratings and ranking.
 - ``cross_validate`` -> ``{"algo", "label", "params", "engine", "n_folds", "seed", "k",
-  "threshold", "folds": [fold...], "mean": {measure: float}, "std": {...}, "stopped"}``
+  "threshold", "protocol", "relevant", "folds": [fold...], "mean": {measure: float}, "std": {...}, "stopped"}``
   (std is the population std, ``np.std``, as Surprise prints it)
 - ``grid_search`` -> ``{"algo", "engine", "measure", "grid", "n_folds", "seed",
   "cells": [{"params", "mean", "std", "folds", "rank"}...], "best_index", "best_params",
@@ -40,18 +44,38 @@ from typing import Callable
 import numpy as np
 
 from .errors import InputError
-from .metrics import (mae, mae_arrays, ranking_metrics, ranking_metrics_arrays, rmse,
+from .metrics import (mae, mae_arrays, ranking_metrics_arrays, rmse,
                       rmse_arrays)
 from .models import get_spec, make_algo, normalize_params
+from .ranking import (CATALOGUE_METRICS, DEFAULT_PROTOCOL, DEFAULT_RELEVANT, USER_METRICS,
+                      check_protocol, check_relevant, fold_metrics, predicts_ratings)
 
 ERROR_MEASURES = ("rmse", "mae")
 TIME_MEASURES = ("fit_time", "test_time")
-HIGHER_IS_BETTER = ("precision", "recall", "ndcg")
+HIGHER_IS_BETTER = USER_METRICS + ("coverage", "novelty")
 
 
 def measure_names(k: int = 10) -> tuple[str, ...]:
-    """The measures of a fold, in display order."""
-    return ERROR_MEASURES + TIME_MEASURES + (f"precision@{k}", f"recall@{k}", f"ndcg@{k}")
+    """Every measure a fold may have, in display order (a fold holds those that apply: no
+    rmse/mae for implicit models, no map/hit/coverage/... under the test-items protocol)."""
+    return (ERROR_MEASURES + TIME_MEASURES + tuple(f"{m}@{k}" for m in USER_METRICS)
+            + CATALOGUE_METRICS)
+
+
+def _present(folds: list[dict], k: int) -> list[str]:
+    return [m for m in measure_names(k) if any(m in f for f in folds)]
+
+
+def _fold_ranking(algo, ratings, train_idx, test_idx, test_users, true, est, k, threshold,
+                  protocol, relevant) -> dict:
+    """The ranking measures of a fitted fold under ``protocol`` (see ``recsys.ranking``)."""
+    if protocol == "test-items":
+        rank = ranking_metrics_arrays(test_users, true, est, k=k,
+                                      threshold=-math.inf if relevant == "all" else threshold)
+    else:
+        rank = fold_metrics(algo, ratings, train_idx, test_idx, k, threshold, relevant)
+    rank.pop("n_users")
+    return rank
 
 
 # ---------------------------------------------------------------------- folds
@@ -128,24 +152,31 @@ def _fold_sets(ratings, fp, n_folds, seed, fold):
     return trainset, testset
 
 
-def _score(algo, trainset, testset, k, threshold) -> dict:
+def _score(algo, trainset, testset, k, threshold, ratings=None, train_idx=None, test_idx=None,
+           protocol="test-items", relevant=DEFAULT_RELEVANT) -> dict:
     t0 = time.perf_counter()
     algo.fit(trainset)
     t1 = time.perf_counter()
     preds = algo.test(testset)
-    t2 = time.perf_counter()
-    out = {"rmse": rmse(preds), "mae": mae(preds), "fit_time": t1 - t0, "test_time": t2 - t1}
-    rank = ranking_metrics(preds, k=k, threshold=threshold)
-    rank.pop("n_users")
-    out.update(rank)
+    out = {"fit_time": t1 - t0}
+    if predicts_ratings(algo):
+        out.update(rmse=rmse(preds), mae=mae(preds))
+    users = np.array([p[0] for p in preds], dtype=object)
+    true = np.array([p[2] for p in preds], dtype=np.float64)
+    est = np.array([p[3] for p in preds], dtype=np.float64)
+    out.update(_fold_ranking(algo, ratings, train_idx, test_idx, users, true, est, k, threshold,
+                             protocol, relevant))
+    out["test_time"] = time.perf_counter() - t1
     return out
 
 
 def _uses_arrays(name: str, engine: str) -> bool:
-    return engine == "fast" and "fast" in get_spec(name).engines
+    spec = get_spec(name)
+    return spec.array_path or (engine == "fast" and "fast" in spec.engines)
 
 
-def _run_fold_arrays(ratings, name, params, n_folds, seed, fold, k, threshold) -> dict:
+def _run_fold_arrays(ratings, name, params, n_folds, seed, fold, k, threshold,
+                     protocol=DEFAULT_PROTOCOL, relevant=DEFAULT_RELEVANT) -> dict:
     """One fold on the fast engine's array path (no Surprise Trainset): the same split, the
     same ids and rating order as Surprise's, so the same model and numbers (to ~1e-12)."""
     from .fast import surprise_numbering
@@ -165,25 +196,29 @@ def _run_fold_arrays(ratings, name, params, n_folds, seed, fold, k, threshold) -
     test_users = ratings.users[test_idx]
     est = algo.predict_arrays(umap[test_users], imap[ratings.items[test_idx]])
     true = ratings.ratings[test_idx].astype(np.float64)
-    t2 = time.perf_counter()
-    res = {"fold": fold, "rmse": rmse_arrays(true, est), "mae": mae_arrays(true, est),
-           "fit_time": t1 - t0, "test_time": t2 - t1}
-    rank = ranking_metrics_arrays(test_users, true, est, k=k, threshold=threshold)
-    rank.pop("n_users")
-    res.update(rank)
+    res = {"fold": fold, "fit_time": t1 - t0}
+    if predicts_ratings(algo):
+        res.update(rmse=rmse_arrays(true, est), mae=mae_arrays(true, est))
+    res.update(_fold_ranking(algo, ratings, train_idx, test_idx, test_users, true, est, k,
+                             threshold, protocol, relevant))
+    res["test_time"] = time.perf_counter() - t1
     res["n_train"] = int(len(train_idx))
     res["n_test"] = int(len(test_idx))
     return res
 
 
-def _run_fold(ratings, fp, name, params, engine, n_folds, seed, fold, k, threshold) -> dict:
+def _run_fold(ratings, fp, name, params, engine, n_folds, seed, fold, k, threshold,
+              protocol=DEFAULT_PROTOCOL, relevant=DEFAULT_RELEVANT) -> dict:
     """One fold, start to end (runs in a worker process or in the caller)."""
     if _uses_arrays(name, engine):
-        return _run_fold_arrays(ratings, name, params, n_folds, seed, fold, k, threshold)
+        return _run_fold_arrays(ratings, name, params, n_folds, seed, fold, k, threshold,
+                                protocol, relevant)
     trainset, testset = _fold_sets(ratings, fp, n_folds, seed, fold)
+    train_idx, test_idx = fold_indices(ratings.n_ratings, n_folds, seed, fold)
     algo = make_algo(name, params, engine)
     res = {"fold": fold}
-    res.update(_score(algo, trainset, testset, k, threshold))
+    res.update(_score(algo, trainset, testset, k, threshold, ratings, train_idx, test_idx,
+                      protocol, relevant))
     res["n_train"] = trainset.n_ratings
     res["n_test"] = len(testset)
     return res
@@ -252,8 +287,10 @@ def _execute(tasks: list, n_jobs: int = 1, backend: str = "processes",
 
 
 def summarize(folds: list[dict], k: int) -> tuple[dict, dict]:
+    """Mean and population std over folds of every measure the folds have (a measure that does
+    not apply, such as rmse for ALS, is absent, not NaN)."""
     mean, std = {}, {}
-    for m in measure_names(k):
+    for m in _present(folds, k):
         vals = np.array([f[m] for f in folds], dtype=np.float64)
         if len(vals) == 0 or np.all(np.isnan(vals)):
             mean[m] = std[m] = float("nan")
@@ -268,19 +305,24 @@ def cross_validate(ratings, name: str, params: dict | None = None, engine: str =
                    n_folds: int = 5, seed: int = 0, k: int = 10, threshold: float = 4.0,
                    callback: Callable[[dict], None] | None = None, n_jobs: int = 1,
                    should_stop: Callable[[], bool] | None = None,
-                   backend: str = "processes") -> dict:
+                   backend: str = "processes", protocol: str = DEFAULT_PROTOCOL,
+                   relevant: str = DEFAULT_RELEVANT) -> dict:
     """k-fold CV of algorithm ``name`` on ``ratings`` (see the module docstring for shapes).
 
     ``callback(fold_result)`` is called in this thread as each fold finishes (possibly out of
     fold order with ``n_jobs > 1``); the returned ``folds`` are in fold order. A stop returns
-    the folds done so far with ``stopped=True``.
+    the folds done so far with ``stopped=True``. ``protocol`` ("full" or "test-items") and
+    ``relevant`` ("threshold" or "all") choose how the ranking measures are computed
+    (``recsys.ranking``).
     """
     spec = get_spec(name)
     full = normalize_params(spec.name, params)
     k = _check_k(k)
+    protocol, relevant = check_protocol(protocol), check_relevant(relevant)
     n_folds = _check_folds(n_folds, ratings.n_ratings)
     fp = _fingerprint(ratings)
-    tasks = [(_run_fold, (ratings, fp, spec.name, full, engine, n_folds, seed, f, k, threshold))
+    tasks = [(_run_fold, (ratings, fp, spec.name, full, engine, n_folds, seed, f, k, threshold,
+                          protocol, relevant))
              for f in range(n_folds)]
     make_algo(spec.name, full, engine)  # fail early (bad engine) before any work
     folds = []
@@ -294,6 +336,7 @@ def cross_validate(ratings, name: str, params: dict | None = None, engine: str =
     mean, std = summarize(folds, k)
     return {"algo": spec.name, "label": spec.label, "params": full, "engine": engine,
             "n_folds": n_folds, "seed": seed, "k": k, "threshold": threshold,
+            "protocol": protocol, "relevant": relevant,
             "folds": folds, "mean": mean, "std": std, "stopped": len(folds) < n_folds}
 
 
@@ -314,7 +357,7 @@ def summary_table(result: dict) -> "pd.DataFrame":
 
     k = result["k"]
     rows = {}
-    for m in measure_names(k):
+    for m in _present(result["folds"], k):
         label = m.upper() + " (testset)" if m in ERROR_MEASURES else m.replace("_", " ").capitalize()
         vals = [f[m] for f in result["folds"]]
         rows[label] = vals + [result["mean"][m], result["std"][m]]
@@ -347,7 +390,8 @@ def grid_search(ratings, name: str, grid: dict[str, list], engine: str = "surpri
                 n_folds: int = 3, seed: int = 0, measure: str = "rmse",
                 callback: Callable[[dict], None] | None = None, n_jobs: int = 1,
                 should_stop: Callable[[], bool] | None = None, base_params: dict | None = None,
-                k: int = 10, threshold: float = 4.0, backend: str = "processes") -> dict:
+                k: int = 10, threshold: float = 4.0, backend: str = "processes",
+                protocol: str = DEFAULT_PROTOCOL, relevant: str = DEFAULT_RELEVANT) -> dict:
     """Cross-validate every cell of ``grid`` on the same folds; best cell by ``measure``.
 
     ``callback(cell)`` runs in this thread when all folds of a cell are done. ``cells[i]
@@ -356,9 +400,10 @@ def grid_search(ratings, name: str, grid: dict[str, list], engine: str = "surpri
     """
     spec = get_spec(name)
     k = _check_k(k)
-    if measure not in measure_names(k) or measure in TIME_MEASURES:
-        raise InputError(f"measure must be one of rmse, mae, precision@{k}, recall@{k}, "
-                         f"ndcg@{k}", value=measure)
+    protocol, relevant = check_protocol(protocol), check_relevant(relevant)
+    allowed = grid_measures(spec.name, k, protocol)
+    if measure not in allowed:
+        raise InputError(f"measure must be one of {', '.join(allowed)}", value=measure)
     n_folds = _check_folds(n_folds, ratings.n_ratings)
     base = dict(base_params or {})
     cells = grid_cells(spec.name, grid, base)
@@ -369,7 +414,7 @@ def grid_search(ratings, name: str, grid: dict[str, list], engine: str = "surpri
         full = normalize_params(spec.name, {**base, **cell})
         for f in range(n_folds):
             tasks.append((_run_fold, (ratings, fp, spec.name, full, engine, n_folds, seed, f, k,
-                                      threshold)))
+                                      threshold, protocol, relevant)))
             owner.append(c)
     per_cell: list[list[dict]] = [[] for _ in cells]
     done: list[dict | None] = [None] * len(cells)
@@ -385,8 +430,18 @@ def grid_search(ratings, name: str, grid: dict[str, list], engine: str = "surpri
                 if callback is not None:
                     callback(done[c])
     finished = [d for d in done if d is not None]
-    return grid_result(spec.name, engine, measure, grid, n_folds, seed, k, threshold, base,
-                       finished, len(cells))
+    res = grid_result(spec.name, engine, measure, grid, n_folds, seed, k, threshold, base,
+                      finished, len(cells))
+    res.update(protocol=protocol, relevant=relevant)
+    return res
+
+
+def grid_measures(name: str, k: int = 10, protocol: str = DEFAULT_PROTOCOL) -> tuple[str, ...]:
+    """What a grid search of ``name`` can optimise: rmse and mae for rating models, then the
+    per-user ranking measures of ``protocol``."""
+    users = (USER_METRICS if check_protocol(protocol) == "full" else USER_METRICS[:3])
+    errors = () if get_spec(name).implicit else ERROR_MEASURES
+    return errors + tuple(f"{m}@{k}" for m in users)
 
 
 def grid_result(name: str, engine: str, measure: str, grid: dict, n_folds: int, seed: int,
@@ -426,7 +481,8 @@ def cv_results(cells: list[dict], n_folds: int, k: int = 10) -> dict:
     """The cells as ``GridSearchCV.cv_results``: ``split{i}_test_{m}``, ``mean_test_{m}``,
     ``std_test_{m}``, ``rank_test_{m}``, ``mean_fit_time``... , ``params``, ``param_{name}``."""
     out: dict[str, list] = {}
-    quality = [m for m in measure_names(k) if m not in TIME_MEASURES]
+    quality = [m for m in _present([f for c in cells for f in c["folds"]], k)
+               if m not in TIME_MEASURES]
     for m in quality:
         for i in range(n_folds):
             out[f"split{i}_test_{m}"] = [c["folds"][i][m] for c in cells]

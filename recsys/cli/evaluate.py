@@ -11,14 +11,15 @@ import math
 import sys
 
 from ..errors import InputError
+from ..ranking import DEFAULT_PROTOCOL, DEFAULT_RELEVANT, PROTOCOLS, RELEVANT
 from .common import add_dataset, add_json, add_model_options, load_sample, print_json
 
 GRID_OPTIONS = {"factors": "n_factors", "epochs": "n_epochs", "lr": "lr_all", "reg": "reg_all"}
 
 
 def register(sub) -> None:
-    p = sub.add_parser("cv", help="k-fold cross-validation: RMSE, MAE, times, precision/recall/"
-                                  "NDCG@k per fold")
+    p = sub.add_parser("cv", help="k-fold cross-validation: RMSE, MAE (rating models), times, "
+                                  "precision/recall/NDCG/MAP/hit@k, coverage, novelty per fold")
     add_dataset(p)
     add_model_options(p)
     p.add_argument("--folds", type=int, default=5, help="number of folds (default 5)")
@@ -30,8 +31,9 @@ def register(sub) -> None:
     add_dataset(p)
     add_model_options(p, lists=True)
     p.add_argument("--folds", type=int, default=3, help="number of folds (default 3)")
-    p.add_argument("--measure", default="rmse", help="rmse (default), mae, precision@K, "
-                                                     "recall@K or ndcg@K")
+    p.add_argument("--measure", default=None,
+                   help="rmse (default for rating models), mae, precision@K (default for "
+                        "mostpop/als/bpr), recall@K, ndcg@K, map@K or hit@K")
     _add_eval_options(p)
     add_json(p)
     p.set_defaults(func=run_grid)
@@ -40,7 +42,14 @@ def register(sub) -> None:
 def _add_eval_options(p) -> None:
     p.add_argument("--k", type=int, default=10, help="cut-off of the ranking metrics (default 10)")
     p.add_argument("--threshold", type=float, default=4.0,
-                   help="a test rating >= this is relevant (default 4)")
+                   help="a test rating >= this is relevant (default 4; see --relevant)")
+    p.add_argument("--protocol", default=DEFAULT_PROTOCOL, type=str.lower, choices=PROTOCOLS,
+                   help="ranking metrics: full = rank every item the user has not rated in the "
+                        "training folds (default); test-items = rank the user's test items only "
+                        "(much higher figures that cannot tell models apart)")
+    p.add_argument("--relevant", default=DEFAULT_RELEVANT, type=str.lower, choices=RELEVANT,
+                   help="which held-out items are relevant: threshold = rating >= --threshold "
+                        "(default), all = every held-out item (the implicit view)")
     p.add_argument("--jobs", type=int, default=0,
                    help="worker processes (0 = auto: 2 for big runs, else 1)")
 
@@ -58,7 +67,7 @@ def _progress(msg: str) -> None:
 
 
 def run_cv(args) -> int:
-    from ..evaluate import cross_validate, summary_table
+    from ..evaluate import cross_validate, measure_names, summary_table
     from .common import model_from_args
 
     name, params, engine = model_from_args(args)
@@ -67,22 +76,26 @@ def run_cv(args) -> int:
     quiet = args.json
     res = cross_validate(ratings, name, params, engine, n_folds=args.folds, seed=args.seed,
                          k=args.k, threshold=args.threshold, n_jobs=jobs,
+                         protocol=args.protocol, relevant=args.relevant,
                          callback=None if quiet else
                          lambda f: _progress(f"fold {f['fold'] + 1}/{args.folds}: "
-                                             f"RMSE {f['rmse']:.4f}"))
+                                             + _fold_line(f, args.k)))
     if args.json:
-        keep = ("rmse", "mae", "fit_time", "test_time", f"precision@{args.k}",
-                f"recall@{args.k}", f"ndcg@{args.k}")
+        keep = [m for m in measure_names(args.k) if m in res["mean"]]
         print_json(_clean({
             "algo": res["algo"], "params": res["params"], "engine": res["engine"],
             "dataset": args.dataset, "n_ratings": ratings.n_ratings, "n_folds": res["n_folds"],
             "seed": res["seed"], "k": res["k"], "threshold": res["threshold"],
+            "protocol": res["protocol"], "relevant": res["relevant"],
             "folds": [{m: f[m] for m in keep} for f in res["folds"]],
             "mean": res["mean"], "std": res["std"]}))
         return 0
     table = summary_table(res)
-    print(f"Evaluating RMSE, MAE of algorithm {res['label']} [{engine}] on {args.folds} split(s) "
-          f"of {ratings.n_ratings} ratings.\n")
+    what = "RMSE, MAE and ranking" if "rmse" in res["mean"] else "ranking (no RMSE: scores)"
+    print(f"Evaluating {what} of algorithm {res['label']} [{engine}] on {args.folds} split(s) "
+          f"of {ratings.n_ratings} ratings; protocol {res['protocol']}, relevant = "
+          + ("every held-out item" if res["relevant"] == "all"
+             else f"held-out rating >= {res['threshold']:g}") + ".\n")
     print(table.to_string(float_format=lambda v: f"{v:1.4f}"))
     return 0
 
@@ -103,6 +116,8 @@ def grid_from_args(args) -> tuple[str, dict, dict, str]:
         base["biased"] = args.biased
     if args.baseline_method is not None:
         base["method"] = args.baseline_method
+    if getattr(args, "binarize", None) is not None:
+        base["binarize"] = args.binarize
     for item in args.param:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
@@ -137,6 +152,7 @@ def _split_list(text: str, what: str) -> list[str]:
 
 def run_grid(args) -> int:
     from ..evaluate import grid_search
+    from ..models import get_spec
 
     name, base, grid, engine = grid_from_args(args)
     ratings = load_sample(args)
@@ -145,6 +161,8 @@ def run_grid(args) -> int:
         n_cells *= len(v)
     jobs = _jobs(args, ratings, n_cells * args.folds, engine)
     quiet = args.json
+    if args.measure is None:
+        args.measure = "rmse" if not get_spec(name).implicit else f"precision@{args.k}"
 
     def show(cell):
         _progress(f"cell {cell['index'] + 1}/{n_cells} {cell['params']}: "
@@ -152,11 +170,13 @@ def run_grid(args) -> int:
 
     res = grid_search(ratings, name, grid, engine, n_folds=args.folds, seed=args.seed,
                       measure=args.measure, callback=None if quiet else show, n_jobs=jobs,
-                      base_params=base, k=args.k, threshold=args.threshold)
+                      base_params=base, k=args.k, threshold=args.threshold,
+                      protocol=args.protocol, relevant=args.relevant)
     if args.json:
         print_json(_clean({
             "algo": res["algo"], "engine": engine, "dataset": args.dataset,
             "n_ratings": ratings.n_ratings, "measure": res["measure"], "n_folds": res["n_folds"],
+            "protocol": res["protocol"], "relevant": res["relevant"],
             "seed": res["seed"], "grid": res["grid"], "base_params": base,
             "cells": [{"params": c["params"], "mean": c["mean"], "std": c["std"],
                        "rank": c["rank"]} for c in res["cells"]],
@@ -165,12 +185,19 @@ def run_grid(args) -> int:
     from ..evaluate import grid_table
 
     table = grid_table(res)
-    cols = list(grid) + [f"mean_{m}" for m in ("rmse", "mae")] + [f"std_{args.measure}"] + [
+    cols = list(grid) + [f"mean_{m}" for m in ("rmse", "mae", args.measure)] + [
+        f"std_{args.measure}"] + [
         "mean_fit_time", "rank"]
     cols = list(dict.fromkeys(c for c in cols if c in table.columns))
     print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     print(f"\nbest {args.measure}: {res['best_score']:.4f} with {res['best_params']}")
     return 0
+
+
+def _fold_line(f: dict, k: int) -> str:
+    parts = [f"RMSE {f['rmse']:.4f}"] if "rmse" in f else []
+    parts.append(f"precision@{k} {f[f'precision@{k}']:.4f}")
+    return ", ".join(parts)
 
 
 def _clean(obj):
