@@ -15,6 +15,8 @@ from recsys.errors import InputError  # noqa: E402
 from recsys.evaluate import (auto_jobs, warm_workers, cross_validate, learning_curve,  # noqa: E402
                              summarize, summary_table)
 from recsys.models import REGISTRY, describe, get_spec  # noqa: E402
+from recsys.ranking import (PROTOCOLS, RELEVANT, TEST_ITEMS_CAVEAT,  # noqa: E402
+                            measure_label)
 from ui.model import (bind, effective_engine, model_controls, param_controls,  # noqa: E402
                       param_key, ui_params)
 
@@ -25,8 +27,9 @@ st.markdown(
     "Each algorithm is trained on k − 1 folds of the sample's ratings and tested on the last, "
     "k times (Surprise's `KFold`, shuffled with the sidebar seed, so the same seed gives the "
     "same folds and the same numbers as `python -m recsys cv`). Rating error (RMSE, MAE) sits "
-    "next to ranking quality (precision, recall and NDCG of each user's top-k test items, "
-    "relevant = true rating ≥ threshold), because users meet a recommender through its top-N.")
+    "next to ranking quality (precision, recall, NDCG, MAP and hit rate of each user's top-k), "
+    "because users meet a recommender through its top-N. ALS, BPR and MostPopular give scores, "
+    "not ratings: they have no RMSE.")
 
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
 TUTORIAL = {"sample_users": 500, "cv_algos": ["svd", "nmf"], "cv_folds": 5}
@@ -66,6 +69,25 @@ if "cv_threshold" in st.session_state:  # another dataset may have another scale
     st.session_state["cv_threshold"] = min(max(st.session_state["cv_threshold"], lo_r), hi_r)
 threshold = c[2].slider("Relevant if true rating ≥", lo_r, hi_r, step=0.5,
                         **bind("cv_threshold", min(4.0, hi_r)))
+
+PROTOCOL_TEXT = {"full": "Full catalogue: rank every movie the user has not rated in training",
+                 "test-items": "Test items only: rank the user's own held-out movies"}
+RELEVANT_TEXT = {"threshold": "held-out rating ≥ threshold (explicit view)",
+                 "all": "every held-out movie (implicit view)"}
+pc = st.columns([3, 2])
+protocol = pc[0].radio("Ranking protocol", PROTOCOLS, format_func=PROTOCOL_TEXT.get,
+                       **bind("cv_protocol", "full"),
+                       help="The full catalogue is what a user meets: the top-k comes from every "
+                            "movie they have not rated in the training folds.")
+relevant = pc[1].radio("Relevant movies", RELEVANT, format_func=RELEVANT_TEXT.get,
+                       **bind("cv_relevant", "threshold"))
+if protocol == "test-items":
+    st.info("**Test items only.** " + TEST_ITEMS_CAVEAT)
+else:
+    st.caption("Full catalogue: a hit is a recommended movie that the user rated in the held-out "
+               "fold (" + RELEVANT_TEXT[relevant] + "). Coverage = share of the catalogue in "
+               "anyone's top-k; novelty = mean −log2(share of users who rated the movie); "
+               "mean popularity = mean number of training ratings of the recommended movies.")
 
 if algos:
     tabs = st.tabs([REGISTRY[a].label for a in algos])
@@ -119,7 +141,7 @@ def fold_figure(folds_by_algo: dict, names: tuple, titles: tuple, rows: int, col
         x = [f["fold"] + 1 for f in folds]
         for m, measure in enumerate(names):
             fig.add_trace(go.Scatter(
-                x=x, y=[f[measure] for f in folds], mode="lines+markers",
+                x=x, y=[f.get(measure) for f in folds], mode="lines+markers",
                 name=REGISTRY[algo].label, legendgroup=algo, showlegend=legend and m == 0,
                 marker=dict(color=PALETTE[n % len(PALETTE)], size=9)),
                 row=m // cols + 1, col=m % cols + 1)
@@ -135,17 +157,19 @@ def draw_folds(folds_by_algo: dict, k: int, slot_err, slot_rank, tag: str):
                                                            "test time (s)"), 2, 2),
                           key=f"cv_err_{tag}")
     rank = (f"precision@{k}", f"recall@{k}", f"ndcg@{k}")
-    slot_rank.plotly_chart(fold_figure(folds_by_algo, rank, rank, 1, 3, legend=False),
+    slot_rank.plotly_chart(fold_figure(folds_by_algo, rank, [measure_label(m) for m in rank], 1,
+                                       3, legend=False),
                            key=f"cv_rank_{tag}")
 
 
 def means_figure(results: list[dict], k: int):
     names = ("rmse", "mae", f"precision@{k}", f"recall@{k}", f"ndcg@{k}")
-    fig = make_subplots(rows=1, cols=len(names), subplot_titles=[n.upper() if n in ("rmse",
-                                                                                     "mae")
-                                                                 else n for n in names])
+    fig = make_subplots(rows=1, cols=len(names), subplot_titles=[measure_label(n)
+                                                                 for n in names])
     for n, res in enumerate(results):
         for m, measure in enumerate(names):
+            if measure not in res["mean"]:      # no RMSE/MAE for ALS, BPR, MostPopular
+                continue
             fig.add_trace(go.Bar(x=[REGISTRY[res["algo"]].label.split(" (")[0]],
                                  y=[res["mean"][measure]],
                                  error_y=dict(type="data", array=[res["std"][measure]]),
@@ -165,9 +189,12 @@ def history_rows(results: list[dict], run_no: int, stopped: bool) -> list[dict]:
             "algorithm": res["label"], "parameters": describe(res["algo"], res["params"],
                                                               res["engine"]),
             "folds": f"{len(res['folds'])}/{res['n_folds']}",
-            "RMSE": res["mean"]["rmse"], "RMSE std": res["std"]["rmse"],
-            "MAE": res["mean"]["mae"], f"precision@{kk}": res["mean"][f"precision@{kk}"],
-            f"recall@{kk}": res["mean"][f"recall@{kk}"], f"ndcg@{kk}": res["mean"][f"ndcg@{kk}"],
+            "protocol": res.get("protocol", "full"), "relevant": res.get("relevant", "threshold"),
+            "RMSE": res["mean"].get("rmse"), "RMSE std": res["std"].get("rmse"),
+            "MAE": res["mean"].get("mae"), f"precision@{kk}": res["mean"][f"precision@{kk}"],
+            f"recall@{kk}": res["mean"][f"recall@{kk}"],
+            f"NDCG@{kk}": res["mean"][f"ndcg@{kk}"],
+            "coverage": res["mean"].get("coverage"), "novelty": res["mean"].get("novelty"),
             "fit time (s)": res["mean"]["fit_time"], "stopped": stopped})
     return rows
 
@@ -179,6 +206,7 @@ def partial_result(algo: str, folds: list[dict], settings: dict) -> dict:
     return {"algo": algo, "label": REGISTRY[algo].label, "params": settings["params"][algo],
             "engine": settings["engines"][algo], "n_folds": settings["n_folds"],
             "seed": settings["seed"], "k": settings["k"], "threshold": settings["threshold"],
+            "protocol": settings["protocol"], "relevant": settings["relevant"],
             "folds": folds, "mean": mean, "std": std, "stopped": True}
 
 
@@ -196,7 +224,7 @@ if live and live["status"] == "running" and not run:
 if run:
     params = {a: ui_params(a, sel.seed) for a in algos}
     settings = {"params": params, "engines": engine_of, "n_folds": n_folds, "seed": sel.seed,
-                "k": k, "threshold": threshold}
+                "k": k, "threshold": threshold, "protocol": protocol, "relevant": relevant}
     run_no = 1 + max([r["run"] for r in st.session_state["cv_history"]], default=0)
     live = {"status": "running", "folds": {a: [] for a in algos}, "settings": settings,
             "run_no": run_no}
@@ -231,15 +259,17 @@ if run:
                     progress.progress(done[0] / total,
                                       text=f"{REGISTRY[a].label}: fold {res['fold'] + 1} done "
                                            f"({done[0]}/{total})")
-                    status.write(f"{REGISTRY[a].label}, fold {res['fold'] + 1}: RMSE "
-                                 f"{res['rmse']:.4f}, MAE {res['mae']:.4f}, fit "
+                    err = (f"RMSE {res['rmse']:.4f}, MAE {res['mae']:.4f}, " if "rmse" in res
+                           else "")
+                    status.write(f"{REGISTRY[a].label}, fold {res['fold'] + 1}: {err}"
+                                 f"precision@{k} {res[f'precision@{k}']:.4f}, fit "
                                  f"{res['fit_time']:.2f} s")
                     draw_folds(live["folds"], k, slot_err, slot_rank, f"{a}_{done[0]}")
 
                 results.append(cross_validate(
                     sel.ratings, a, params[a], engine_of[a], n_folds=n_folds, seed=sel.seed,
                     k=k, threshold=threshold, callback=on_fold, n_jobs=jobs_of[a],
-                    should_stop=should_stop))
+                    should_stop=should_stop, protocol=protocol, relevant=relevant))
         except InputError as err:
             live["status"] = "error"
             status.update(label="Failed", state="error")

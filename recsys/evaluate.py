@@ -48,7 +48,8 @@ from .metrics import (mae, mae_arrays, ranking_metrics_arrays, rmse,
                       rmse_arrays)
 from .models import get_spec, make_algo, normalize_params
 from .ranking import (CATALOGUE_METRICS, DEFAULT_PROTOCOL, DEFAULT_RELEVANT, USER_METRICS,
-                      check_protocol, check_relevant, fold_metrics, predicts_ratings)
+                      check_protocol, check_relevant, fold_metrics, measure_label,
+                      predicts_ratings)
 
 ERROR_MEASURES = ("rmse", "mae")
 TIME_MEASURES = ("fit_time", "test_time")
@@ -358,7 +359,7 @@ def summary_table(result: dict) -> "pd.DataFrame":
     k = result["k"]
     rows = {}
     for m in _present(result["folds"], k):
-        label = m.upper() + " (testset)" if m in ERROR_MEASURES else m.replace("_", " ").capitalize()
+        label = m.upper() + " (testset)" if m in ERROR_MEASURES else measure_label(m)
         vals = [f[m] for f in result["folds"]]
         rows[label] = vals + [result["mean"][m], result["std"][m]]
     cols = [f"Fold {f['fold'] + 1}" for f in result["folds"]] + ["Mean", "Std"]

@@ -95,6 +95,22 @@ def metric_names(k: int, protocol: str = DEFAULT_PROTOCOL) -> tuple[str, ...]:
     return tuple(f"{m}@{k}" for m in USER_METRICS) + CATALOGUE_METRICS
 
 
+_LABELS = {"rmse": "RMSE", "mae": "MAE", "fit_time": "fit time (s)", "test_time": "test time (s)",
+           "coverage": "coverage", "novelty": "novelty (bits)",
+           "mean_popularity": "mean popularity (ratings)"}
+_AT = {"precision": "precision", "recall": "recall", "ndcg": "NDCG", "map": "MAP",
+       "hit": "hit rate"}
+
+
+def measure_label(measure: str) -> str:
+    """The field's spelling of a measure key: ``ndcg@10`` -> ``NDCG@10``, ``map@10`` ->
+    ``MAP@10``, ``hit@10`` -> ``hit rate@10``, ``rmse`` -> ``RMSE``."""
+    name, at, k = measure.partition("@")
+    if at:
+        return f"{_AT.get(name, name)}@{k}"
+    return _LABELS.get(measure, measure.replace("_", " "))
+
+
 # ---------------------------------------------------------------------- scores
 def score_function(algo) -> Callable[[np.ndarray], np.ndarray]:
     """``scores(users) -> (len(users), n_items)`` float64 for model inner user ids.

@@ -46,7 +46,7 @@ def test_cv_page_runs_and_matches_the_core():
     assert not at.exception
     table = at.dataframe[0].value
     assert list(table.columns) == ["Fold 1", "Fold 2", "Fold 3", "Mean", "Std"]
-    assert "RMSE (testset)" in table.index and "Ndcg@10" in table.index
+    assert "RMSE (testset)" in table.index and "NDCG@10" in table.index
     sample = load_dataset("synthetic").sample_users(40, seed=0)
     core = cross_validate(sample, "svd", {"n_factors": 4, "n_epochs": 5, "random_state": 0},
                           n_folds=3, seed=0)
