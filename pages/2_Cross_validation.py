@@ -85,7 +85,8 @@ if protocol == "test-items":
     st.info("**Test items only.** " + TEST_ITEMS_CAVEAT)
 else:
     st.caption("Full catalogue: a hit is a recommended movie that the user rated in the held-out "
-               "fold (" + RELEVANT_TEXT[relevant] + "). Coverage = share of the catalogue in "
+               "fold; relevant = " + RELEVANT_TEXT[relevant] + ". Coverage = share of the "
+               "catalogue in "
                "anyone's top-k; novelty = mean −log2(share of users who rated the movie); "
                "mean popularity = mean number of training ratings of the recommended movies.")
 

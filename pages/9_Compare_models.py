@@ -20,7 +20,8 @@ from ui.model import bind, effective_engine, model_controls, ui_params  # noqa: 
 
 model_controls(sel)
 
-st.title("Compare models: best RMSE ≠ best recommender")
+st.title("Compare models")
+st.subheader("The best RMSE is not the best recommender")
 st.markdown(
     "SVD, NMF and the baseline learn to **predict ratings**; MostPopular, ALS and BPR only learn "
     "**who watched what** and produce a ranking score. Here all of them are judged the way a "
@@ -28,21 +29,21 @@ st.markdown(
     "the training folds**, and a hit is a movie the user rated in the held-out fold. RMSE is "
     "shown where a model predicts ratings.")
 
-RELEVANT_TEXT = {"threshold": "held-out rating ≥ threshold (explicit view)",
-                 "all": "every held-out movie (implicit view)"}
+RELEVANT_TEXT = {"threshold": "rating ≥ threshold (explicit)",
+                 "all": "every held-out movie (implicit)"}
 
-c = st.columns([3, 1.2, 1.2])
-algos = c[0].multiselect("Models", list(COMPARE_ALGOS), format_func=lambda a: REGISTRY[a].label,
-                         **bind("cmp_algos", list(COMPARE_ALGOS)))
+algos = st.multiselect("Models", list(COMPARE_ALGOS),
+                       format_func=lambda a: REGISTRY[a].label.split(" (")[0],
+                       **bind("cmp_algos", list(COMPARE_ALGOS)))
+c = st.columns([1.3, 1, 1, 1.3])
 n_folds = c[1].slider("Folds", 2, 10, **bind("cmp_folds", 5))
 k = c[2].slider("k (top-k)", 1, 50, **bind("cmp_k", 10))
-c = st.columns([3, 2.4])
 relevant = c[0].radio("Relevant movies", RELEVANT, format_func=RELEVANT_TEXT.get,
-                      horizontal=True, **bind("cmp_relevant", "threshold"))
+                      **bind("cmp_relevant", "threshold"))
 lo_r, hi_r = (float(v) for v in sel.ratings.rating_scale)
 if "cmp_threshold" in st.session_state:   # another dataset may have another scale
     st.session_state["cmp_threshold"] = min(max(st.session_state["cmp_threshold"], lo_r), hi_r)
-threshold = c[1].slider("Relevant if held-out rating ≥", lo_r, hi_r, step=0.5,
+threshold = c[3].slider("Relevant if held-out rating ≥", lo_r, hi_r, step=0.5,
                         disabled=relevant == "all", **bind("cmp_threshold", min(4.0, hi_r)))
 with st.expander("Why not rank only each user's test movies, as before?"):
     st.markdown(TEST_ITEMS_CAVEAT + " Choose *Test items only* on the Cross-validation page "
@@ -54,9 +55,8 @@ settings = {"data": sel.key, "algos": list(algos), "params": params, "engine": e
             "n_folds": n_folds, "k": k, "relevant": relevant,
             "threshold": None if relevant == "all" else threshold, "seed": sel.seed}
 st.caption(f"{len(algos)} models × {n_folds} folds = {len(algos) * n_folds} fits on "
-           f"{sel.ratings.n_ratings:,} ratings (parameters: the model controls in the sidebar "
-           "and on the Cross-validation page; defaults unless changed). About 20 s for MovieLens "
-           "100K with 5 folds.")
+           f"{sel.ratings.n_ratings:,} ratings. Parameters: the model controls in the sidebar "
+           "and on the Cross-validation page (defaults unless changed).")
 b = st.columns([2, 5])
 run = b[0].button("Run the comparison", type="primary", disabled=not algos, key="cmp_run")
 
@@ -179,31 +179,45 @@ if last and last["results"]:
     st.markdown("\n".join(f"- {s}" for s in lessons(table, kk)))
     st.caption("These sentences are generated from the measured numbers below.")
     st.plotly_chart(lesson_figure(table, kk), key="cmp_lesson")
+    st.caption("Blue: models that predict ratings; red: implicit-feedback models (a ranking "
+               "score, so no RMSE).")
     st.subheader("All measures (mean over folds)")
-    shown = table.drop(columns=["algo"])
-    cfg = {"model": st.column_config.TextColumn("model", width="medium"),
-           "rmse": st.column_config.NumberColumn("RMSE", format="%.3f"),
-           "coverage": st.column_config.NumberColumn("coverage", format="percent"),
-           "novelty": st.column_config.NumberColumn("novelty (bits)", format="%.2f"),
-           "mean_popularity": st.column_config.NumberColumn("mean popularity", format="%.0f",
+    shown = table.drop(columns=["algo", "folds", "fit_time"])
+    shown["model"] = shown["model"].map(lambda m: m.split(" (")[0])
+    shown["rmse"] = [f"{v:.3f}" if v == v and v is not None else "— (score)"
+                     for v in shown["rmse"]]
+    shown["coverage"] = shown["coverage"] * 100
+    cfg = {"model": st.column_config.TextColumn("model"),
+           "rmse": st.column_config.TextColumn("RMSE"),
+           "coverage": st.column_config.NumberColumn("coverage %", format="%.1f"),
+           "novelty": st.column_config.NumberColumn("novelty", format="%.2f",
+                                                    help="Mean −log2(share of training users "
+                                                         "who rated the movie), in bits."),
+           "mean_popularity": st.column_config.NumberColumn("popularity", format="%.0f",
                                                             help="Mean number of training "
                                                                  "ratings of the recommended "
                                                                  "movies."),
-           "fit_time": st.column_config.NumberColumn("fit (s)", format="%.2f"),
-           "folds": st.column_config.NumberColumn("folds")}
+           }
     for m in ("precision", "recall", "ndcg", "map", "hit"):
         cfg[f"{m}@{kk}"] = st.column_config.NumberColumn(measure_label(f"{m}@{kk}"),
                                                          format="%.3f")
     st.dataframe(shown, hide_index=True, column_config=cfg, key="cmp_table")
-    st.caption("RMSE is empty for MostPopular, ALS and BPR: they output a ranking score, not a "
-               "rating. Red: implicit-feedback models.")
+    st.caption("Coverage: share of the catalogue in anyone's top-k. Novelty: higher = less "
+               "known movies. Popularity: mean number of training ratings of the recommended "
+               "movies. Mean fit time per fold: "
+               + ", ".join(f"{m.split(' (')[0]} {t:.2f} s" for m, t in
+                           zip(table["model"], table["fit_time"])) + ".")
     st.subheader("Coverage and novelty")
     st.plotly_chart(coverage_figure(table), key="cmp_coverage")
     s = last["settings"]
     rel = ("every held-out movie is relevant" if s["relevant"] == "all"
            else f"relevant = held-out rating ≥ {s['threshold']:g}")
+    cmd = (f"python -m recsys cv {s['data'][0]} --sample-users {s['data'][1]} --seed "
+           f"{s['seed']} --folds {s['n_folds']} --k {kk} --protocol full --relevant "
+           f"{s['relevant']}" + (f" --threshold {s['threshold']:g}" if s["threshold"] else "")
+           + (" --engine surprise" if s["engine"] == "surprise" else "") + " --algo NAME")
     st.caption(f"{sel.label}, {sel.ratings.n_ratings:,} ratings, seed {s['seed']}, "
-               f"{s['n_folds']} folds, k = {kk}, {rel}. Each row equals "
-               f"`python -m recsys cv DATASET --algo NAME --protocol full --k {kk} --relevant "
-               f"{s['relevant']}` with the same seed and parameters: "
-               + "; ".join(describe(a, s["params"][a], s["engine"]) for a in s["algos"]) + ".")
+               f"{s['n_folds']} folds, k = {kk}, {rel}. Models: "
+               + "; ".join(describe(a, s["params"][a], s["engine"]) for a in s["algos"])
+               + ". Each row is reproduced by:")
+    st.code(cmd, language="bash", wrap_lines=True)

@@ -9,7 +9,9 @@ import platform
 import resource
 import time
 
-SECTIONS = ("parse", "fast", "evaluate", "explore", "ui")
+SECTIONS = ("parse", "fast", "evaluate", "explore", "ui", "ranking")
+#: sections run only when named (long, or needing data that ``all`` does not make)
+OPTIONAL_SECTIONS = ("ranking_synth",)
 COLUMNS = ("section", "benchmark", "size", "seconds", "peak_rss_mb", "ratio", "note")
 
 
