@@ -334,7 +334,7 @@ _BINARIZE = Param("binarize", "choice", "all",
                   "Which ratings become interactions (1s): every rating, or only ratings ≥ "
                   "like_threshold (the others are dropped).", choices=("all", "liked"))
 _LIKE = Param("like_threshold", "float", 4.0, "With binarize=liked: a rating ≥ this is an "
-              "interaction.", low=-1000.0, high=1000.0, step=0.5)
+              "interaction.", low=-10.0, high=10.0, step=0.5)
 _IMPLICIT_ALIASES = {"n_factors": ("factors",), "n_epochs": ("iterations",),
                      "reg_all": ("regularization",)}
 

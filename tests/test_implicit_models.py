@@ -153,3 +153,23 @@ def test_defaults_beat_most_popular_on_ml100k(ml100k_dir):
         p = {a: cross_validate(r, a, n_folds=5, seed=0, relevant=relevant)["mean"]["precision@10"]
              for a in ("mostpop", "als", "bpr")}
         assert p["als"] > p["mostpop"] + 0.03 and p["bpr"] > p["mostpop"] + 0.03, (relevant, p)
+
+
+def test_cli_explorer_commands_with_implicit_models(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(cli, "COMMAND_MODULES", ("explore",))
+    r = small()
+    path = tmp_path / "r.csv"
+    path.write_text("user,item,rating\n" + "\n".join(
+        f"{r.user_ids[u]},{r.item_ids[i]},{int(v)}" for u, i, v in
+        zip(r.users, r.items, r.ratings)) + "\n")
+    spec = f"csv:{path}"
+    assert cli.main(["recommend", spec, "--user", "u3", "-n", "3", "--algo", "als",
+                     "--param", "factors=4", "--json"]) == 0
+    recs = json.loads(capsys.readouterr().out)
+    assert len(recs) == 3 and recs[0]["est"] >= recs[-1]["est"]
+    assert cli.main(["explain", spec, "--user", "u3", "--item", "i5", "--algo", "mostpop",
+                     "--json"]) == 0
+    b = json.loads(capsys.readouterr().out)
+    assert b["scores"] and b["rating_scale"] is None and b["predict"] == b["dot"]
+    assert cli.main(["similar", spec, "--item", "i5", "--algo", "mostpop"]) == 2
+    assert "item factors" in capsys.readouterr().err
