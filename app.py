@@ -39,6 +39,8 @@ PAGE_BLURBS = {
     "Top N": "a user's recommendations",
     "Similar movies": "nearest movies by cosine of item factors",
     "Factor map": "t-SNE / PCA map of movie factors",
+    "Compare models": "SVD vs MostPopular, ALS, BPR on honest top-N lists: best RMSE ≠ best "
+                      "recommender",
 }
 pages_dir = Path(__file__).parent / "pages"
 for page in sorted(pages_dir.glob("[0-9]*.py")):
