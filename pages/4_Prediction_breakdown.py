@@ -173,7 +173,8 @@ def waterfall(b: dict) -> go.Figure:
 
 left, right = st.columns(2)
 with left:
-    st.markdown("**From μ to the prediction**")
+    st.markdown("**The score q_iᵀp_u and predict()**" if b["rating_scale"] is None
+                else "**From μ to the prediction**")
     st.plotly_chart(waterfall(b), key="waterfall")
 with right:
     st.markdown("**q_iᵀp_u factor by factor: q_if · p_uf**")

@@ -79,7 +79,7 @@ cfg = {
 }
 left, right = st.columns([3, 2])
 with left:
-    st.subheader(f"Top {len(recs)} predicted")
+    st.subheader(f"Top {len(recs)} " + ("by score" if scores_only else "predicted"))
     if recs.empty:
         st.info("No movie passes the filters.")
     else:

@@ -498,7 +498,7 @@ def describe(name: str, params: dict | None = None, engine: str = "surprise") ->
     shown = [k for k in full if k in ("n_factors", "n_epochs", "method", "factors", "iterations")
              or full[k] != defaults[k]]
     text = ", ".join(f"{k}={_fmt(full[k])}" for k in shown)
-    eng = engine if engine in spec.engines else ("implicit" if spec.implicit else "surprise")
+    eng = "implicit" if spec.implicit else (engine if engine in spec.engines else "surprise")
     return f"{spec.label}" + (f": {text}" if text else "") + f" [{eng}]"
 
 
