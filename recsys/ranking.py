@@ -181,13 +181,18 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     vals = np.take_along_axis(scores, part, axis=1)
     kth = vals.min(axis=1)
     # rows where items tied with the k-th score were left out: argpartition chose among them by
-    # position, so choose again by index (only those rows, only their candidates)
+    # position, so choose again: every score above the k-th, then the lowest indices among those
+    # equal to it (vectorised over the ambiguous rows; MostPopular ties in every row alike)
     if k < n_cols:
-        n_ge = (scores >= kth[:, None]).sum(axis=1)
-        for r in np.flatnonzero(n_ge > k):
-            cand = np.flatnonzero(scores[r] >= kth[r])
-            order = np.lexsort((cand, -scores[r, cand]))[:k]
-            part[r] = cand[order]
+        amb = np.flatnonzero((scores >= kth[:, None]).sum(axis=1) > k)
+        if len(amb):
+            s = scores[amb]
+            cut = kth[amb][:, None]
+            above = s > cut
+            equal = s == cut
+            need = k - above.sum(axis=1)
+            chosen = above | (equal & (np.cumsum(equal, axis=1) <= need[:, None]))
+            part[amb] = np.nonzero(chosen)[1].reshape(len(amb), k)
         vals = np.take_along_axis(scores, part, axis=1)
     order = np.lexsort((part, -vals), axis=1)
     return np.take_along_axis(part, order, axis=1)

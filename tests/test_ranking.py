@@ -107,6 +107,15 @@ def test_top_k_order_ties_and_exclusions():
     assert top_k(s, 10).shape == (3, 5)
 
 
+def test_top_k_equals_a_full_sort_with_many_ties():
+    rng = np.random.default_rng(5)
+    s = rng.integers(0, 4, size=(200, 30)).astype(float)
+    s[rng.random(s.shape) < 0.2] = -np.inf
+    cols = np.arange(30)
+    expected = np.array([np.lexsort((cols, -row))[:7] for row in s])
+    assert np.array_equal(top_k(s, 7), expected)
+
+
 def test_a_user_with_nothing_left_to_rank_gets_no_hits():
     m = full_catalogue_metrics(score, [0, 0, 0, 0, 0], [0, 1, 2, 3, 4], [0], [-1], [5.0],
                                1, 5, k=2)
