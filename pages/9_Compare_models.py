@@ -95,8 +95,9 @@ if run:
         def on_fold(algo, res):
             live["folds"][algo].append(res)
             done = sum(len(v) for v in live["folds"].values())
-            progress.progress(done / total, text=f"{REGISTRY[algo].label}: fold "
-                                                 f"{res['fold'] + 1} of {n_folds} ({done}/{total})")
+            progress.progress(done / total,
+                              text=f"{REGISTRY[algo].label}: fold {res['fold'] + 1} of "
+                                   f"{n_folds} ({done}/{total})")
             status.write(f"{REGISTRY[algo].label}, fold {res['fold'] + 1}: "
                          f"{measure_label(f'precision@{k}')} {res[f'precision@{k}']:.3f}, fit "
                          f"{res['fit_time']:.2f} s")

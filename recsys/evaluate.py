@@ -21,7 +21,8 @@ Result shapes:
   rate: their folds have no ``rmse``/``mae`` keys at all. ``test_time`` covers predicting the
   test ratings and ranking.
 - ``cross_validate`` -> ``{"algo", "label", "params", "engine", "n_folds", "seed", "k",
-  "threshold", "protocol", "relevant", "folds": [fold...], "mean": {measure: float}, "std": {...}, "stopped"}``
+  "threshold", "protocol", "relevant", "folds": [fold...], "mean": {measure: float},
+  "std": {...}, "stopped"}``
   (std is the population std, ``np.std``, as Surprise prints it)
 - ``grid_search`` -> ``{"algo", "engine", "measure", "grid", "n_folds", "seed",
   "cells": [{"params", "mean", "std", "folds", "rank"}...], "best_index", "best_params",

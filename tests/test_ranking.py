@@ -9,7 +9,7 @@ import pytest
 from recsys.data import Ratings
 from recsys.errors import InputError
 from recsys.evaluate import cross_validate, fold_indices, grid_search
-from recsys.models import fit_full, make_algo
+from recsys.models import fit_full
 from recsys.ranking import (full_catalogue_metrics, metric_names, model_numbering,
                             score_function, top_k)
 

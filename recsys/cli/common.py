@@ -58,7 +58,8 @@ DEFAULT_ENGINE = "fast"
 
 def add_model_options(p, lists: bool = False) -> None:
     """--algo, --factors, --epochs, --lr, --reg, --biased/--no-biased, --baseline-method,
-    --binarize, --param, --engine. ``lists=True`` (grid search) makes the numeric options comma-separated lists."""
+    --binarize, --param, --engine. ``lists=True`` (grid search) makes the numeric options
+    comma-separated lists."""
     import argparse
 
     from ..models import ENGINES, REGISTRY
