@@ -41,6 +41,8 @@ PAGE_BLURBS = {
     "Similar movies": "nearest movies by cosine of item factors",
     "Factor map": "t-SNE / PCA map of movie factors",
     "Rate movies": "rate a few movies yourself: your recommendations, explained",
+    "Compare models": "SVD vs MostPopular, ALS, BPR on honest top-N lists: best RMSE ≠ best "
+                      "recommender",
 }
 pages_dir = Path(__file__).parent / "pages"
 for page in sorted(pages_dir.glob("[0-9]*.py")):

@@ -3,21 +3,21 @@ from ui.sidebar import sidebar
 
 sel = sidebar()
 
-import time  # noqa: E402
-
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import plotly.graph_objects as go  # noqa: E402
 import streamlit as st  # noqa: E402
 from plotly.subplots import make_subplots  # noqa: E402
 
-from recsys.errors import InputError  # noqa: E402
 from recsys.safetext import csv_safe, md  # noqa: E402
-from recsys.evaluate import (auto_jobs, warm_workers, cross_validate, learning_curve,  # noqa: E402
-                             summarize, summary_table, reference_results, comparison_table,
-                             indistinct_measures, measure_label, undefined_text, display_value)
+from recsys.evaluate import (cross_validate, learning_curve,  # noqa: E402
+                             summary_table, reference_results, comparison_table,
+                             indistinct_measures, undefined_text, display_value)
 from recsys.models import REGISTRY, describe, get_spec  # noqa: E402
+from ui import jobs  # noqa: E402
 from ui.pickers import threshold_slider  # noqa: E402
+from recsys.ranking import (PROTOCOLS, RELEVANT, TEST_ITEMS_CAVEAT,  # noqa: E402
+                            measure_label)
 from ui.model import (bind, effective_engine, model_controls, param_controls,  # noqa: E402
                       param_key, ui_params)
 
@@ -28,8 +28,9 @@ st.markdown(
     "Each algorithm is trained on k − 1 folds of the sample's ratings and tested on the last, "
     "k times (Surprise's `KFold`, shuffled with the sidebar seed, so the same seed gives the "
     "same folds and the same numbers as `python -m recsys cv`). Rating error (RMSE, MAE) sits "
-    "next to ranking quality (precision, recall and NDCG of each user's top-k test items, "
-    "relevant = true rating ≥ threshold), because users meet a recommender through its top-N.")
+    "next to ranking quality (precision, recall, NDCG, MAP and hit rate of each user's top-k), "
+    "because users meet a recommender through its top-N. ALS, BPR and MostPopular give scores, "
+    "not ratings: they have no RMSE.")
 
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
 TUTORIAL = {"sample_users": 500, "cv_algos": ["svd", "nmf"], "cv_folds": 5}
@@ -66,6 +67,26 @@ n_folds = c[0].slider("Folds", 2, 10, **bind("cv_folds", 5))
 k = c[1].slider("k (top-k for precision/recall/NDCG)", 1, 50, **bind("cv_k", 10))
 threshold = threshold_slider(c[2], sel.ratings, "cv_threshold")
 
+PROTOCOL_TEXT = {"full": "Full catalogue: rank every movie the user has not rated in training",
+                 "test-items": "Test items only: rank the user's own held-out movies"}
+RELEVANT_TEXT = {"threshold": "held-out rating ≥ threshold (explicit view)",
+                 "all": "every held-out movie (implicit view)"}
+pc = st.columns([3, 2])
+protocol = pc[0].radio("Ranking protocol", PROTOCOLS, format_func=PROTOCOL_TEXT.get,
+                       **bind("cv_protocol", "full"),
+                       help="The full catalogue is what a user meets: the top-k comes from every "
+                            "movie they have not rated in the training folds.")
+relevant = pc[1].radio("Relevant movies", RELEVANT, format_func=RELEVANT_TEXT.get,
+                       **bind("cv_relevant", "threshold"))
+if protocol == "test-items":
+    st.info("**Test items only.** " + TEST_ITEMS_CAVEAT)
+else:
+    st.caption("Full catalogue: a hit is a recommended movie that the user rated in the held-out "
+               "fold; relevant = " + RELEVANT_TEXT[relevant] + ". Coverage = share of the "
+               "catalogue in "
+               "anyone's top-k; novelty = mean −log2(share of users who rated the movie); "
+               "mean popularity = mean number of training ratings of the recommended movies.")
+
 if algos:
     tabs = st.tabs([REGISTRY[a].label for a in algos])
     for tab, a in zip(tabs, algos):
@@ -94,14 +115,17 @@ with st.expander("Why does biased NMF do so badly in the tutorial?"):
         "NMF 0.99. Run the tutorial preset, then untick *biased* for NMF to see it.")
 
 engine_of = {a: effective_engine(sel, a) for a in algos}
-jobs_of = {a: auto_jobs(sel.ratings.n_ratings, n_folds, engine=engine_of[a]) for a in algos}
-parallel = [a for a in algos if jobs_of[a] > 1]
-warm_workers(max(jobs_of.values(), default=1))
-st.caption(f"{sel.ratings.n_ratings:,} ratings × {n_folds} folds × {len(algos)} algorithm(s); "
-           + (f"folds of {', '.join(parallel)} run on 2 worker processes (faster at this size"
-              "; the others run in this process)." if parallel else
-              "folds run one after another in this process (starting worker processes would "
-              "cost more than it saves at this size)."))
+settings = {"data": sel.key, "algorithms": tuple(algos),
+            "params": {a: ui_params(a, sel.seed) for a in algos}, "engines": engine_of,
+            "folds": n_folds, "k": k, "threshold": threshold, "protocol": protocol,
+            "relevant": relevant}
+SETTING_LABELS = {"data": "sample", "algorithms": "algorithms", "params": "model parameters",
+                  "engines": "engine", "folds": "folds", "k": "k (top-k)",
+                  "threshold": "threshold", "protocol": "protocol", "relevant": "relevant movies"}
+st.caption(f"{sel.ratings.n_ratings:,} ratings × {n_folds} folds × {len(algos)} algorithm(s). "
+           "Runs go through the server's shared queue (at most one run per core at a time, "
+           "whoever asks): yours shows its place while it waits, and a Stop button while it "
+           "runs. Nothing runs until you press the button.")
 if sel.engine == "fast" and any(e == "surprise" for e in engine_of.values()):
     st.caption("Only SVD and NMF have a fast engine; the others run on Surprise.")
 
@@ -120,7 +144,7 @@ def fold_figure(folds_by_algo: dict, names: tuple, titles: tuple, rows: int, col
         x = [f["fold"] + 1 for f in folds]
         for m, measure in enumerate(names):
             fig.add_trace(go.Scatter(
-                x=x, y=[f[measure] for f in folds], mode="lines+markers",
+                x=x, y=[f.get(measure) for f in folds], mode="lines+markers",
                 name=REGISTRY[algo].label, legendgroup=algo, showlegend=legend and m == 0,
                 marker=dict(color=PALETTE[n % len(PALETTE)], size=9)),
                 row=m // cols + 1, col=m % cols + 1)
@@ -136,17 +160,19 @@ def draw_folds(folds_by_algo: dict, k: int, slot_err, slot_rank, tag: str):
                                                            "test time (s)"), 2, 2),
                           key=f"cv_err_{tag}")
     rank = (f"precision@{k}", f"recall@{k}", f"ndcg@{k}")
-    slot_rank.plotly_chart(fold_figure(folds_by_algo, rank, rank, 1, 3, legend=False),
+    slot_rank.plotly_chart(fold_figure(folds_by_algo, rank, [measure_label(m) for m in rank], 1,
+                                       3, legend=False),
                            key=f"cv_rank_{tag}")
 
 
 def means_figure(results: list[dict], k: int):
     names = ("rmse", "mae", f"precision@{k}", f"recall@{k}", f"ndcg@{k}")
-    fig = make_subplots(rows=1, cols=len(names), subplot_titles=[n.upper() if n in ("rmse",
-                                                                                     "mae")
-                                                                 else n for n in names])
+    fig = make_subplots(rows=1, cols=len(names), subplot_titles=[measure_label(n)
+                                                                 for n in names])
     for n, res in enumerate(results):
         for m, measure in enumerate(names):
+            if measure not in res["mean"]:      # no RMSE/MAE for ALS, BPR, MostPopular
+                continue
             fig.add_trace(go.Bar(x=[REGISTRY[res["algo"]].label.split(" (")[0]],
                                  y=[res["mean"][measure]],
                                  error_y=dict(type="data", array=[res["std"][measure]]),
@@ -166,102 +192,81 @@ def history_rows(results: list[dict], run_no: int, stopped: bool) -> list[dict]:
             "algorithm": res["label"], "parameters": describe(res["algo"], res["params"],
                                                               res["engine"]),
             "folds": f"{len(res['folds'])}/{res['n_folds']}",
-            "RMSE": res["mean"]["rmse"], "RMSE std": res["std"]["rmse"],
-            "MAE": res["mean"]["mae"],
+            "protocol": res.get("protocol", "full"), "relevant": res.get("relevant", "threshold"),
+            "RMSE": res["mean"].get("rmse"), "RMSE std": res["std"].get("rmse"),
+            "MAE": res["mean"].get("mae"),
             **{measure_label(m): display_value(res["mean"][m], m, res["threshold"])
                for m in (f"precision@{kk}", f"recall@{kk}", f"ndcg@{kk}")},
+            "coverage": res["mean"].get("coverage"), "novelty": res["mean"].get("novelty"),
             "fit time (s)": res["mean"]["fit_time"], "stopped": stopped})
     return rows
 
 
-def partial_result(algo: str, folds: list[dict], settings: dict) -> dict:
-    """A result dict from the folds that finished (for a run the user stopped)."""
-    folds = sorted(folds, key=lambda f: f["fold"])
-    mean, std = summarize(folds, settings["k"])
-    return {"algo": algo, "label": REGISTRY[algo].label, "params": settings["params"][algo],
-            "engine": settings["engines"][algo], "n_folds": settings["n_folds"],
-            "seed": settings["seed"], "k": settings["k"], "threshold": settings["threshold"],
-            "folds": folds, "mean": mean, "std": std, "stopped": True}
-
-
-# ---------------------------------------------------------------------- a stopped run
-live = st.session_state.get("cv_live")
-if live and live["status"] == "running" and not run:
-    # the previous script run was interrupted (Stop, or another widget): keep what finished
-    live["status"] = "stopped"
-    partial = [partial_result(a, f, live["settings"]) for a, f in live["folds"].items() if f]
-    st.session_state["cv_last"] = {"results": partial, "stopped": True, "k": live["settings"]["k"]}
-    if partial:
-        st.session_state["cv_history"] += history_rows(partial, live["run_no"], True)
-
-# ---------------------------------------------------------------------- the run
-if run:
-    params = {a: ui_params(a, sel.seed) for a in algos}
-    settings = {"params": params, "engines": engine_of, "n_folds": n_folds, "seed": sel.seed,
-                "k": k, "threshold": threshold}
-    run_no = 1 + max([r["run"] for r in st.session_state["cv_history"]], default=0)
-    live = {"status": "running", "folds": {a: [] for a in algos}, "settings": settings,
-            "run_no": run_no}
-    st.session_state["cv_live"] = live
-    stop_slot = st.empty()
-    stop_slot.button("Stop", key="cv_stop", help="Stops after the fold that is running (at "
-                                                 "once with worker processes); the folds done "
-                                                 "so far stay in the tables below.")
-    progress = st.progress(0.0, text="Starting…")
-    slot_err, slot_rank = st.empty(), st.empty()
-    total = n_folds * len(algos)
-    done = [0]
+# ---------------------------------------------------------------------- the run (a queued job)
+def _cv_job(job, ratings, s, seed):
+    """Every algorithm's CV, then the reference rows, on the same folds (a worker thread:
+    progress goes through job.report, never to Streamlit)."""
     results = []
-    t_start = time.perf_counter()
-    last_tick = [0.0]
-    with st.status("Cross-validating…", expanded=False) as status:
-        tick = st.empty()
+    for a in s["algorithms"]:
+        results.append(cross_validate(
+            ratings, a, s["params"][a], s["engines"][a], n_folds=s["folds"], seed=seed,
+            k=s["k"], threshold=s["threshold"], protocol=s["protocol"],
+            relevant=s["relevant"], callback=lambda f, a=a: job.report((a, f)),
+            should_stop=lambda: job.cancelled))
+        if job.cancelled:
+            return {"results": results, "references": []}
+    job.report(("references", None))
+    refs = reference_results(ratings, n_folds=s["folds"], seed=seed, k=s["k"],
+                             threshold=s["threshold"], protocol=s["protocol"],
+                             relevant=s["relevant"])
+    return {"results": results, "references": refs}
 
-        def should_stop() -> bool:
-            # touching the page lets Streamlit interrupt this run at once when Stop is clicked
-            now = time.perf_counter()
-            if now - last_tick[0] > 0.5:
-                last_tick[0] = now
-                tick.caption(f"{now - t_start:.1f} s elapsed")
-            return False
 
-        try:
-            for a in algos:
-                def on_fold(res, a=a):
-                    live["folds"][a].append(res)
-                    done[0] += 1
-                    progress.progress(done[0] / total,
-                                      text=f"{REGISTRY[a].label}: fold {res['fold'] + 1} done "
-                                           f"({done[0]}/{total})")
-                    status.write(f"{REGISTRY[a].label}, fold {res['fold'] + 1}: RMSE "
-                                 f"{res['rmse']:.4f}, MAE {res['mae']:.4f}, fit "
-                                 f"{res['fit_time']:.2f} s")
-                    draw_folds(live["folds"], k, slot_err, slot_rank, f"{a}_{done[0]}")
+if run:
+    jobs.start("cv_job", "cross-validation", _cv_job, sel.ratings, settings, sel.seed,
+               settings=settings)
+live: dict = {}
+progress_slot, slot_err, slot_rank = st.empty(), st.empty(), st.empty()
 
-                results.append(cross_validate(
-                    sel.ratings, a, params[a], engine_of[a], n_folds=n_folds, seed=sel.seed,
-                    k=k, threshold=threshold, callback=on_fold, n_jobs=jobs_of[a],
-                    should_stop=should_stop))
-            status.write("Reference rows: global mean and BaselineOnly on the same folds…")
-            refs = reference_results(sel.ratings, n_folds=n_folds, seed=sel.seed, k=k,
-                                     threshold=threshold)
-        except InputError as err:
-            live["status"] = "error"
-            status.update(label="Failed", state="error")
-            st.error(md(err))
-            st.stop()
-        status.update(label=f"Done in {time.perf_counter() - t_start:.1f} s", state="complete")
-    live["status"] = "done"
-    stop_slot.empty()
-    slot_err.empty()
-    slot_rank.empty()
-    st.session_state["cv_last"] = {"results": results, "stopped": False, "k": k,
-                                   "references": refs}
-    st.session_state["cv_history"] += history_rows(results, run_no, False)
+
+def on_event(event):
+    a, f = event
+    total = len(settings["algorithms"]) * n_folds
+    if a == "references":
+        progress_slot.progress(1.0, text="Reference rows: global mean and BaselineOnly on the "
+                                         "same folds…")
+        return
+    live.setdefault(a, []).append(f)
+    n = sum(len(v) for v in live.values())
+    progress_slot.progress(min(1.0, n / max(total, 1)),
+                           text=f"{REGISTRY[a].label}: fold {f['fold'] + 1} done ({n}/{total})")
+    draw_folds(live, k, slot_err, slot_rank, f"{a}_{n}")
+
+
+job = jobs.follow("cv_job", on_event)
+progress_slot.empty()
+slot_err.empty()
+slot_rank.empty()
+if job is not None:
+    st.session_state.pop("cv_job", None)
+    out = job.result if job.state in ("done", "cancelled") else None
+    if out is None:
+        jobs.result_or_error(job)
+    elif out["results"]:
+        stopped = job.state == "cancelled" or any(r["stopped"] for r in out["results"])
+        run_no = 1 + max([r["run"] for r in st.session_state["cv_history"]], default=0)
+        st.session_state["cv_last"] = {"results": out["results"], "stopped": stopped,
+                                       "k": out["results"][0]["k"], "settings": job.settings,
+                                       "references": out["references"],
+                                       "seconds": job.run_seconds}
+        st.session_state["cv_history"] += history_rows(out["results"], run_no, stopped)
 
 # ---------------------------------------------------------------------- results
 last = st.session_state.get("cv_last")
 if last and last["results"]:
+    note = jobs.stale_note(last.get("settings", {}), settings, SETTING_LABELS)
+    if note:
+        st.warning(md(note))
     if last["stopped"]:
         st.warning("The last run was stopped: only the folds that finished are shown.")
     st.subheader("Per fold")
@@ -269,9 +274,16 @@ if last and last["results"]:
     draw_folds({r["algo"]: r["folds"] for r in last["results"]}, kk, st.container(),
                st.container(), "final")
     st.subheader("Results")
+    if last.get("seconds"):
+        st.caption(f"Computed in {last['seconds']:.1f} s.")
     for res in last["results"]:
+        headline = (f"mean RMSE {res['mean']['rmse']:.4f}" if "rmse" in res["mean"] else
+                    f"mean {measure_label(f'precision@{kk}')} "
+                    f"{display_value(res['mean'][f'precision@{kk}'], f'precision@{kk}', res['threshold'])}")
+        if isinstance(headline, str) and "nan" in headline:
+            headline = headline.replace("nan", undefined_text(res["threshold"]))
         st.markdown(f"**{describe(res['algo'], res['params'], res['engine'])}** — "
-                    f"{len(res['folds'])} of {res['n_folds']} folds")
+                    f"{len(res['folds'])} of {res['n_folds']} folds; {headline}")
         table = summary_table(res)
         if res.get("undefined"):   # words in the cells: show every number as text too
             st.dataframe(table.map(lambda v: f"{v:.4f}" if isinstance(v, float) else v))
@@ -290,19 +302,23 @@ if last and last["results"]:
         cmp = comparison_table(last["results"], refs)
         st.dataframe(cmp.map(lambda v: f"{v:.4f}" if isinstance(v, float) else v),
                      hide_index=True)
-        best_ref = min(r["mean"]["rmse"] for r in refs)
-        beaten = [r["label"] for r in last["results"] if r["mean"]["rmse"] < best_ref]
-        st.caption("Reference rows, on the same folds: the global mean (r̂ = μ) and "
-                   "Surprise's BaselineOnly (r̂ = μ + b_u + b_i). "
-                   + (f"Lower RMSE than both: {', '.join(beaten)}." if beaten else
-                      "No model beats the best reference on RMSE here: on this sample matrix "
-                      "factorisation learns nothing a bias model does not."))
+        rating_models = [r for r in last["results"] if "rmse" in r["mean"]]
+        said = ("Reference rows, on the same folds: the global mean (r̂ = μ) and Surprise's "
+                "BaselineOnly (r̂ = μ + b_u + b_i). ")
+        if rating_models:
+            best_ref = min(r["mean"]["rmse"] for r in refs)
+            beaten = [r["label"] for r in rating_models if r["mean"]["rmse"] < best_ref]
+            said += (f"Lower RMSE than both: {', '.join(beaten)}." if beaten else
+                     "No model beats the best reference on RMSE here: on this sample matrix "
+                     "factorisation learns nothing a bias model does not.")
+        st.caption(said)
     same = indistinct_measures(last["results"])
     if same:
         st.info(f"{', '.join(measure_label(m) for m in same)} cannot tell these algorithms "
-                "apart: the means differ by less than their spread over folds. This protocol "
-                "ranks only each user's own test items, a short list in which most items are "
-                "relevant, so every model scores about the same.")
+                "apart: the means differ by less than their spread over folds."
+                + (" This protocol ranks only each user's own test items, a short list in "
+                   "which most items are relevant, so every model scores about the same."
+                   if last["results"][0].get("protocol") == "test-items" else ""))
     st.plotly_chart(means_figure(last["results"], kk), key="cv_means")
     st.caption("Bars: mean over folds; whiskers: standard deviation over folds (np.std, as "
                "Surprise prints it).")
@@ -352,34 +368,48 @@ def curve_figure(points: dict):
     return fig
 
 
+def _curve_job(job, ratings, name, params, engine, seed):
+    return learning_curve(ratings, name, params, engine, seed=seed,
+                          callback=lambda p: job.report(p), should_stop=lambda: job.cancelled)
+
+
+curve_settings = {"data": sel.key, "algorithm": curve_algo, "params": curve_params,
+                  "engine": effective_engine(sel, curve_algo)}
 if draw_curve:
-    engine = effective_engine(sel, curve_algo)
-    acc = {"epochs": [], "train_rmse": [], "test_rmse": []}
-    bar = st.progress(0.0, text="Fitting…")
-    n_ep = int(curve_params.get("n_epochs", 20))
+    jobs.start("curve_job", "learning curve", _curve_job, sel.ratings, curve_algo, curve_params,
+               curve_settings["engine"], sel.seed, settings=curve_settings)
+acc = {"epochs": [], "train_rmse": [], "test_rmse": []}
+bar = st.empty()
+n_ep = int(curve_params.get("n_epochs", 20))
 
-    def on_point(pt):
-        for key_, v in (("epochs", pt["epoch"]), ("train_rmse", pt["train_rmse"]),
-                        ("test_rmse", pt["test_rmse"])):
-            acc[key_].append(v)
-        order = np.argsort(acc["epochs"])
-        shown = {k_: [acc[k_][i] for i in order] for k_ in acc}
-        bar.progress(min(1.0, max(acc["epochs"]) / n_ep), text=f"epoch {pt['epoch']} done")
-        curve_slot.plotly_chart(curve_figure(shown), key=f"curve_live_{len(acc['epochs'])}")
 
-    try:
-        res = learning_curve(sel.ratings, curve_algo, curve_params, engine, seed=sel.seed,
-                             callback=on_point,
-                             n_jobs=1 if engine == "fast" else auto_jobs(
-                                 sel.ratings.n_ratings, 8))
-        st.session_state["cv_curve"] = res
-    except InputError as err:
-        st.error(md(err))
-    bar.empty()
-    curve_slot.empty()
+def on_point(pt):
+    for key_, v in (("epochs", pt["epoch"]), ("train_rmse", pt["train_rmse"]),
+                    ("test_rmse", pt["test_rmse"])):
+        acc[key_].append(v)
+    order = np.argsort(acc["epochs"])
+    shown = {k_: [acc[k_][i] for i in order] for k_ in acc}
+    bar.progress(min(1.0, max(acc["epochs"]) / n_ep), text=f"epoch {pt['epoch']} done")
+    curve_slot.plotly_chart(curve_figure(shown), key=f"curve_live_{len(acc['epochs'])}")
+
+
+cjob = jobs.follow("curve_job", on_point)
+bar.empty()
+curve_slot.empty()
+if cjob is not None:
+    st.session_state.pop("curve_job", None)
+    got = jobs.result_or_error(cjob)
+    if got is not None:
+        got["settings"] = cjob.settings
+        st.session_state["cv_curve"] = got
 
 curve = st.session_state.get("cv_curve")
 if curve:
+    note = jobs.stale_note(curve.get("settings", {}), curve_settings,
+                           {"data": "sample", "algorithm": "algorithm",
+                            "params": "model parameters", "engine": "engine"})
+    if note:
+        st.warning(md(note))
     st.plotly_chart(curve_figure(curve), key="curve_final")
     st.caption(f"{describe(curve['algo'], curve['params'], curve['engine'])}; "
                f"{'one fit with a per-epoch callback' if curve['method'] == 'callback' else 'refitted at each epoch shown'}.")

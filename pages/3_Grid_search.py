@@ -13,15 +13,15 @@ from plotly.subplots import make_subplots  # noqa: E402
 
 from recsys.errors import InputError  # noqa: E402
 from recsys.safetext import md  # noqa: E402
-from recsys.evaluate import (auto_jobs, grid_cells, grid_result, grid_search,  # noqa: E402
-                             check_threshold, measure_label, reference_results,
-                             grid_table, warm_workers)
+from recsys.evaluate import (HIGHER_IS_BETTER, auto_jobs, grid_cells, grid_measures,  # noqa: E402
+                             grid_result, grid_search, grid_table, warm_workers,
+                             check_threshold, reference_results)
 from recsys.models import REGISTRY, describe, get_spec, normalize_params  # noqa: E402
 from ui.model import (bind, effective_engine, model_controls, set_active_model,  # noqa: E402
                       stored_params)
 
 MAX_FITS = 60          # cells x folds; more would keep a shared 2-core machine busy for minutes
-GRID_ALGOS = ("svd", "nmf", "svdpp")
+GRID_ALGOS = ("svd", "nmf", "svdpp", "als", "bpr")
 
 model_controls(sel)
 
@@ -36,17 +36,27 @@ c = st.columns([2, 1, 1])
 algo = c[0].selectbox("Algorithm", GRID_ALGOS, format_func=lambda a: REGISTRY[a].label,
                       **bind("grid_algo", "svd"))
 n_folds = c[1].slider("Folds", 2, 5, **bind("grid_folds", 3))
-measure = c[2].radio("Measure", ["rmse", "mae"], horizontal=True, **bind("grid_measure", "rmse"))
+measures = list(grid_measures(algo, 10))
+if st.session_state.get("grid_measure") not in measures:
+    st.session_state["grid_measure"] = measures[0]
+measure = c[2].selectbox("Measure", measures, **bind("grid_measure", measures[0]),
+                         help="Ranking measures use the full-catalogue protocol (k = 10, "
+                              "relevant = held-out rating ≥ 4). ALS and BPR give scores, not "
+                              "ratings: no RMSE or MAE.")
+higher = measure.split("@")[0] in HIGHER_IS_BETTER
 
 spec = get_spec(algo)
 g = st.columns(4)
 texts = {
-    "n_factors": g[0].text_input("n_factors", **bind("grid_factors", "10, 50, 100")),
-    "n_epochs": g[1].text_input("n_epochs", **bind("grid_epochs", "20, 50")),
+    "n_factors": g[0].text_input("n_factors", **bind("grid_factors", "10, 50, 100"),
+                                 help="ALS, BPR: factors."),
+    "n_epochs": g[1].text_input("n_epochs", **bind("grid_epochs", "20, 50"),
+                                help="ALS, BPR: iterations."),
     "lr_all": g[2].text_input("lr_all (optional)", **bind("grid_lr", ""),
-                             help="NMF: sets lr_bu and lr_bi (biased NMF only)."),
+                             help="NMF: sets lr_bu and lr_bi (biased NMF only). BPR: "
+                                  "learning_rate. ALS has none."),
     "reg_all": g[3].text_input("reg_all (optional)", **bind("grid_reg", ""),
-                               help="NMF: sets reg_pu and reg_qi."),
+                               help="NMF: sets reg_pu and reg_qi. ALS, BPR: regularization."),
 }
 
 
@@ -69,11 +79,8 @@ try:
     grid = {name: parse(text, name) for name, text in texts.items() if text.strip()}
     for name in grid:
         base.pop(name, None)
-    if algo == "nmf":
-        for name in ("reg_all", "lr_all"):
-            if name in grid:
-                for target in spec.aliases[name]:
-                    base.pop(target, None)
+        for target in spec.aliases.get(name, ()):   # a stored value would win over the alias
+            base.pop(target, None)
     cells = grid_cells(algo, grid, base)
 except InputError as err:
     st.error(md(err))
@@ -96,6 +103,13 @@ warm_workers(jobs)
 run = st.button("Run grid search", type="primary", disabled=not cells or too_big, key="grid_run")
 
 AXES = ("n_factors", "n_epochs")
+
+
+def _label(measure: str) -> str:
+    """RMSE, MAE, precision@10, NDCG@10 (the field's spelling)."""
+    if measure in ("rmse", "mae"):
+        return measure.upper()
+    return measure.replace("ndcg", "NDCG").replace("map@", "MAP@")
 
 
 def heatmaps(cells: list, done: dict, measure: str, best: int | None):
@@ -128,8 +142,9 @@ def heatmaps(cells: list, done: dict, measure: str, best: int | None):
                 text[r_][c_] = f"{v:.4f}" + (" ★" if i == best else "")
         fig.add_trace(go.Heatmap(z=z, x=[str(x) for x in xs], y=[str(y) for y in ys],
                                  text=text, texttemplate="%{text}", zmin=lo, zmax=hi,
-                                 colorscale="Viridis_r", showscale=gi == 0,
-                                 colorbar=dict(title=measure.upper()),
+                                 colorscale="Viridis" if measure.split("@")[0] in
+                                 HIGHER_IS_BETTER else "Viridis_r", showscale=gi == 0,
+                                 colorbar=dict(title=_label(measure)),
                                  hovertemplate=f"{y_key}=%{{y}}<br>{x_key}=%{{x}}<br>"
                                                f"{measure}=%{{z:.4f}}<extra></extra>"),
                       row=1, col=gi + 1)
@@ -175,15 +190,16 @@ if run:
 
         def on_cell(cell):
             done[cell["index"]] = cell
+            v = cell["mean"][measure]
+            best_v = None if best_so_far[0] is None else done[best_so_far[0]]["mean"][measure]
             better = not cell.get("diverged") and (
-                best_so_far[0] is None
-                or cell["mean"][measure] < done[best_so_far[0]]["mean"][measure])
+                best_v is None or (v > best_v if higher else v < best_v))
             if better:
                 best_so_far[0] = cell["index"]
             progress.progress(len(done) / len(cells), text=f"{len(done)}/{len(cells)} cells")
             status.write(f"{md(cell['params'])}: " + (
                 "diverged (SGD overflowed: this cell has no score)" if cell.get("diverged")
-                else f"{measure_label(measure)} {cell['mean'][measure]:.4f}"))
+                else f"{_label(measure)} {cell['mean'][measure]:.4f}"))
             slot.plotly_chart(heatmaps(cells, done, measure, best_so_far[0]),
                               key=f"grid_live_{len(done)}")
 
@@ -216,11 +232,11 @@ if last:
         st.warning(f"The last search was stopped: {len(res['cells'])} of {len(last['cells'])} "
                    "cells finished; the best is among those.")
     cells_done = {c["index"]: c for c in res["cells"]}
-    st.subheader(f"{REGISTRY[res['algo']].label}: {res['measure'].upper()} by cell")
+    st.subheader(f"{REGISTRY[res['algo']].label}: {_label(res['measure'])} by cell")
     st.plotly_chart(heatmaps(last["cells"], cells_done, res["measure"], res["best_index"]),
                     key="grid_final")
     if res["best_params"] is not None:
-        st.success(f"Best {res['measure'].upper()} {res['best_score']:.4f} with "
+        st.success(f"Best {_label(res['measure'])} {res['best_score']:.4f} with "
                    + ", ".join(f"{k}={v}" for k, v in res["best_params"].items()
                                if k in res["grid"]) + " (★)")
         if st.button("Use these parameters", key="grid_use",
@@ -238,17 +254,19 @@ if last:
         st.error(f"{len(diverged)} cell(s) diverged (SGD overflowed; they have no score and no "
                  "rank): " + md("; ".join(str(c["params"]) for c in diverged))
                  + ". Lower lr_all, or rescale the ratings.")
-    refs = last.get("references") or []
+    m_ = res["measure"]
+    refs = [r for r in (last.get("references") or []) if m_ in r["mean"]]
     if refs:
-        m_ = res["measure"]
+        up = m_.split("@")[0] in HIGHER_IS_BETTER
+        best_ref = (max if up else min)(r["mean"][m_] for r in refs)
+        beats = res["best_score"] is not None and (
+            res["best_score"] > best_ref if up else res["best_score"] < best_ref)
         st.info("Reference rows on the same folds: "
-                + "; ".join(f"{r['label']} {measure_label(m_)} {r['mean'][m_]:.4f}"
+                + "; ".join(f"{r['label']} {_label(m_)} {r['mean'][m_]:.4f}"
                             for r in refs)
-                + (f". The best cell ({res['best_score']:.4f}) beats both."
-                   if res["best_score"] is not None and res["best_score"] < min(
-                       r["mean"][m_] for r in refs)
-                   else ". No cell beats the best reference: MF learns nothing here that "
-                        "a bias model does not."))
+                + (f". The best cell ({res['best_score']:.4f}) beats both." if beats
+                   else ". No cell beats the best reference: this model learns nothing here "
+                        "that a bias model does not."))
     table = grid_table(res)
     table["diverged"] = ["diverged" if c.get("diverged") else "" for c in res["cells"]]
     st.dataframe(table, hide_index=True,

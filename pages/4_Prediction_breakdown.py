@@ -11,7 +11,9 @@ sel = sidebar()
 from ui.model import active_model, bind  # noqa: E402
 from ui.pickers import pick_random, user_picker  # noqa: E402
 
-algo, desc = active_model(sel, ("svd", "nmf"))
+from recsys.models import factor_names  # noqa: E402
+
+algo, desc = active_model(sel, factor_names(with_popularity=True))
 
 from recsys.errors import InputError  # noqa: E402
 from recsys.safetext import md  # noqa: E402
@@ -21,6 +23,10 @@ from recsys.recommend import search_titles, user_top_rated  # noqa: E402
 r = sel.ratings
 st.title("Prediction breakdown")
 st.caption(f"Model: {desc}, fitted on every rating of the sample ({r.n_ratings:,} ratings).")
+if getattr(algo, "scores_not_ratings", False):
+    st.info("This model learns from interactions (who rated what), not from the stars. Its "
+            "output is the score q_iᵀp_u: no μ, no biases, and it is **not a rating** (not on "
+            "the rating scale, never clipped). Only the order of the scores matters.")
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -106,7 +112,8 @@ cols[2].metric("b_i (movie bias)", f"{b['bi']:+.4f}" if "bi" in b["terms"] else 
 cols[3].metric("q_iᵀp_u", f"{b['dot']:+.4f}" if "dot" in b["terms"] else "—")
 cols = st.columns(4)
 cols[0].metric("Manual sum", f"{b['manual']:.6f}")
-cols[1].metric("Clipped to the scale", f"{b['clipped']:.6f}")
+cols[1].metric("Clipped to the scale", "— (a score)" if b["rating_scale"] is None
+               else f"{b['clipped']:.6f}")
 cols[2].metric("predict().est", f"{b['predict']:.6f}")
 cols[3].metric("True rating", "—" if b["true_rating"] is None else f"{b['true_rating']:g}")
 
@@ -150,17 +157,24 @@ def waterfall(b: dict) -> go.Figure:
                                        zip(values, measure)],
                                  connector={"line": {"dash": "dot"}}))
     levels = np.cumsum([v if m != "total" else 0 for v, m in zip(values, measure)])
-    lo, hi = min(levels.min(), b["rating_scale"][0]), max(levels.max(), b["rating_scale"][1])
-    fig.update_yaxes(range=[lo - 0.3, hi + 0.3], title="rating")
-    fig.add_hline(y=b["rating_scale"][1], line_dash="dash", line_color="grey")
-    fig.add_hline(y=b["rating_scale"][0], line_dash="dash", line_color="grey")
+    if b["rating_scale"] is None:      # a score (ALS, BPR, MostPopular): no scale to draw
+        pad = 0.1 * max(1e-9, float(np.abs(levels).max()))
+        fig.update_yaxes(range=[min(0.0, levels.min()) - pad, max(0.0, levels.max()) + pad],
+                         title="score (not a rating)")
+    else:
+        lo = min(levels.min(), b["rating_scale"][0])
+        hi = max(levels.max(), b["rating_scale"][1])
+        fig.update_yaxes(range=[lo - 0.3, hi + 0.3], title="rating")
+        fig.add_hline(y=b["rating_scale"][1], line_dash="dash", line_color="grey")
+        fig.add_hline(y=b["rating_scale"][0], line_dash="dash", line_color="grey")
     fig.update_layout(height=360, margin=dict(t=10, b=10), showlegend=False)
     return fig
 
 
 left, right = st.columns(2)
 with left:
-    st.markdown("**From μ to the prediction**")
+    st.markdown("**The score q_iᵀp_u and predict()**" if b["rating_scale"] is None
+                else "**From μ to the prediction**")
     st.plotly_chart(waterfall(b), key="waterfall")
 with right:
     st.markdown("**q_iᵀp_u factor by factor: q_if · p_uf**")

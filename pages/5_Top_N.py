@@ -1,5 +1,4 @@
 """Top N: a user's best-predicted unseen movies, next to the movies they rated highest."""
-import numpy as np
 import streamlit as st
 
 from ui.sidebar import sidebar
@@ -8,8 +7,10 @@ sel = sidebar()
 
 from ui.model import active_model, bind  # noqa: E402
 from ui.pickers import user_picker  # noqa: E402
+from recsys.models import factor_names  # noqa: E402
 
-algo, desc = active_model(sel, ("svd", "nmf"))
+algo, desc = active_model(sel, factor_names(with_popularity=True))
+scores_only = getattr(algo, "scores_not_ratings", False)
 
 from recsys.errors import InputError  # noqa: E402
 from recsys.safetext import csv_safe, md, safe_name  # noqa: E402
@@ -18,9 +19,15 @@ from recsys.recommend import top_n, user_top_rated  # noqa: E402
 r = sel.ratings
 st.title("Top N recommendations")
 formula = "μ + b_u + b_i + Q p_u" if getattr(algo, "biased", True) else "Q p_u"
-st.caption(f"Model: {desc}. Scores {formula} for every movie at once, clipped to "
-           f"{r.rating_scale[0]:g}–{r.rating_scale[1]:g}; ranked by the clipped estimate, ties "
-           "by the unclipped score, then by the order movies first appear in the data.")
+if scores_only:
+    st.caption(f"Model: {desc}. Scores Q p_u for every movie at once and ranks them. The score "
+               "is not a rating (the model learned who rated what, not the stars): it is not "
+               "clipped to the rating scale and only its order matters. Ties: the order movies "
+               "first appear in the data.")
+else:
+    st.caption(f"Model: {desc}. Scores {formula} for every movie at once, clipped to "
+               f"{r.rating_scale[0]:g}–{r.rating_scale[1]:g}; ranked by the clipped estimate, "
+               "ties by the unclipped score, then by the order movies first appear in the data.")
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -70,13 +77,16 @@ cfg = {
 }
 left, right = st.columns([3, 2])
 with left:
-    st.subheader(f"Top {len(recs)} predicted")
+    st.subheader(f"Top {len(recs)} " + ("by score" if scores_only else "predicted"))
     if recs.empty:
         st.info("No movie passes the filters.")
     else:
+        if scores_only:   # est = score: one column, named for what it is
+            recs = recs.drop(columns=["est"])
+            cfg["score"] = st.column_config.NumberColumn("score (not a rating)", format="%.4f")
         st.dataframe(recs, hide_index=True, column_config=cfg, key="top_table")
         top = r.rating_scale[1]
-        n_top = int((recs["est"] == top).sum())
+        n_top = 0 if scores_only else int((recs["est"] == top).sum())
         if n_top > 1:
             st.caption(f"{n_top} estimates saturate at {top:g} after clipping; the unclipped "
                        "score orders them.")

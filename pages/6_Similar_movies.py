@@ -9,7 +9,9 @@ sel = sidebar()
 from ui.model import active_model, bind  # noqa: E402
 from ui.pickers import pick_random  # noqa: E402
 
-algo, desc = active_model(sel, ("svd", "nmf"))
+from recsys.models import factor_names  # noqa: E402
+
+algo, desc = active_model(sel, factor_names())
 
 from recsys.errors import InputError  # noqa: E402
 from recsys.safetext import md, plotly  # noqa: E402

@@ -10,7 +10,9 @@ sel = sidebar()
 
 from ui.model import active_model, bind  # noqa: E402
 
-algo, desc = active_model(sel, ("svd", "nmf"))
+from recsys.models import factor_names  # noqa: E402
+
+algo, desc = active_model(sel, factor_names())
 
 from recsys.embed import (MapStopped, default_min_ratings, genre_agreement,  # noqa: E402
                           item_map, place_labels)

@@ -15,9 +15,14 @@ cancels the work not yet done.
 Result shapes:
 
 - fold: ``{"fold", "rmse", "mae", "fit_time", "test_time", "precision@k", "recall@k",
-  "ndcg@k", "n_train", "n_test"}``
+  "ndcg@k", "map@k", "hit@k", "coverage", "novelty", "mean_popularity", "n_train", "n_test"}``
+  under the full-catalogue protocol (``recsys.ranking``; the default); the test-items protocol
+  gives precision/recall/ndcg@k only. Implicit models (MostPopular, ALS, BPR) score rather than
+  rate: their folds have no ``rmse``/``mae`` keys at all. ``test_time`` covers predicting the
+  test ratings and ranking.
 - ``cross_validate`` -> ``{"algo", "label", "params", "engine", "n_folds", "seed", "k",
-  "threshold", "folds": [fold...], "mean": {measure: float}, "std": {...}, "stopped"}``
+  "threshold", "protocol", "relevant", "folds": [fold...], "mean": {measure: float},
+  "std": {...}, "stopped"}``
   (std is the population std, ``np.std``, as Surprise prints it)
 - ``grid_search`` -> ``{"algo", "engine", "measure", "grid", "n_folds", "seed",
   "cells": [{"params", "mean", "std", "folds", "rank"}...], "best_index", "best_params",
@@ -40,26 +45,39 @@ from typing import Callable
 import numpy as np
 
 from .errors import DivergenceError, InputError
-from .metrics import (mae, mae_arrays, ranking_metrics, ranking_metrics_arrays, rmse,
+from .metrics import (mae, mae_arrays, ranking_metrics_arrays, rmse,
                       rmse_arrays)
 from .models import check_fit_input, check_fitted, get_spec, make_algo, normalize_params
+from .ranking import (CATALOGUE_METRICS, DEFAULT_PROTOCOL, DEFAULT_RELEVANT, USER_METRICS,
+                      check_protocol, check_relevant, fold_metrics, measure_label,
+                      predicts_ratings)
 
 ERROR_MEASURES = ("rmse", "mae")
 TIME_MEASURES = ("fit_time", "test_time")
-HIGHER_IS_BETTER = ("precision", "recall", "ndcg")
+HIGHER_IS_BETTER = USER_METRICS + ("coverage", "novelty")
 
 
 def measure_names(k: int = 10) -> tuple[str, ...]:
-    """The measures of a fold, in display order."""
-    return ERROR_MEASURES + TIME_MEASURES + (f"precision@{k}", f"recall@{k}", f"ndcg@{k}")
+    """Every measure a fold may have, in display order (a fold holds those that apply: no
+    rmse/mae for implicit models, no map/hit/coverage/... under the test-items protocol)."""
+    return (ERROR_MEASURES + TIME_MEASURES + tuple(f"{m}@{k}" for m in USER_METRICS)
+            + CATALOGUE_METRICS)
 
 
-def measure_label(measure: str) -> str:
-    """How a measure is written for people: RMSE, MAE, fit time (s), precision@10, NDCG@10."""
-    base, at, k = measure.partition("@")
-    names = {"rmse": "RMSE", "mae": "MAE", "fit_time": "fit time (s)",
-             "test_time": "test time (s)", "ndcg": "NDCG", "map": "MAP", "hit": "hit rate"}
-    return names.get(base, base) + (f"@{k}" if at else "")
+def _present(folds: list[dict], k: int) -> list[str]:
+    return [m for m in measure_names(k) if any(m in f for f in folds)]
+
+
+def _fold_ranking(algo, ratings, train_idx, test_idx, test_users, true, est, k, threshold,
+                  protocol, relevant) -> dict:
+    """The ranking measures of a fitted fold under ``protocol`` (see ``recsys.ranking``)."""
+    if protocol == "test-items":
+        rank = ranking_metrics_arrays(test_users, true, est, k=k,
+                                      threshold=-math.inf if relevant == "all" else threshold)
+    else:
+        rank = fold_metrics(algo, ratings, train_idx, test_idx, k, threshold, relevant)
+    rank.pop("n_users")
+    return rank
 
 
 # ---------------------------------------------------------------------- folds
@@ -136,25 +154,32 @@ def _fold_sets(ratings, fp, n_folds, seed, fold):
     return trainset, testset
 
 
-def _score(algo, name, trainset, testset, k, threshold) -> dict:
+def _score(algo, name, trainset, testset, k, threshold, ratings=None, train_idx=None,
+           test_idx=None, protocol="test-items", relevant=DEFAULT_RELEVANT) -> dict:
     t0 = time.perf_counter()
     algo.fit(trainset)
     check_fitted(algo, name)
     t1 = time.perf_counter()
     preds = algo.test(testset)
-    t2 = time.perf_counter()
-    out = {"rmse": rmse(preds), "mae": mae(preds), "fit_time": t1 - t0, "test_time": t2 - t1}
-    rank = ranking_metrics(preds, k=k, threshold=threshold)
-    rank.pop("n_users")
-    out.update(rank)
+    out = {"fit_time": t1 - t0}
+    if predicts_ratings(algo):
+        out.update(rmse=rmse(preds), mae=mae(preds))
+    users = np.array([p[0] for p in preds], dtype=object)
+    true = np.array([p[2] for p in preds], dtype=np.float64)
+    est = np.array([p[3] for p in preds], dtype=np.float64)
+    out.update(_fold_ranking(algo, ratings, train_idx, test_idx, users, true, est, k, threshold,
+                             protocol, relevant))
+    out["test_time"] = time.perf_counter() - t1
     return out
 
 
 def _uses_arrays(name: str, engine: str) -> bool:
-    return engine == "fast" and "fast" in get_spec(name).engines
+    spec = get_spec(name)
+    return spec.array_path or (engine == "fast" and "fast" in spec.engines)
 
 
-def _run_fold_arrays(ratings, name, params, n_folds, seed, fold, k, threshold) -> dict:
+def _run_fold_arrays(ratings, name, params, n_folds, seed, fold, k, threshold,
+                     protocol=DEFAULT_PROTOCOL, relevant=DEFAULT_RELEVANT) -> dict:
     """One fold on the fast engine's array path (no Surprise Trainset): the same split, the
     same ids and rating order as Surprise's, so the same model and numbers (to ~1e-12)."""
     from .fast import surprise_numbering
@@ -175,28 +200,32 @@ def _run_fold_arrays(ratings, name, params, n_folds, seed, fold, k, threshold) -
     test_users = ratings.users[test_idx]
     est = algo.predict_arrays(umap[test_users], imap[ratings.items[test_idx]])
     true = ratings.ratings[test_idx].astype(np.float64)
-    t2 = time.perf_counter()
-    res = {"fold": fold, "rmse": rmse_arrays(true, est), "mae": mae_arrays(true, est),
-           "fit_time": t1 - t0, "test_time": t2 - t1}
-    rank = ranking_metrics_arrays(test_users, true, est, k=k, threshold=threshold)
-    rank.pop("n_users")
-    res.update(rank)
+    res = {"fold": fold, "fit_time": t1 - t0}
+    if predicts_ratings(algo):
+        res.update(rmse=rmse_arrays(true, est), mae=mae_arrays(true, est))
+    res.update(_fold_ranking(algo, ratings, train_idx, test_idx, test_users, true, est, k,
+                             threshold, protocol, relevant))
+    res["test_time"] = time.perf_counter() - t1
     res["n_train"] = int(len(train_idx))
     res["n_test"] = int(len(test_idx))
     return res
 
 
-def _run_fold(ratings, fp, name, params, engine, n_folds, seed, fold, k, threshold) -> dict:
+def _run_fold(ratings, fp, name, params, engine, n_folds, seed, fold, k, threshold,
+              protocol=DEFAULT_PROTOCOL, relevant=DEFAULT_RELEVANT) -> dict:
     """One fold, start to end (runs in a worker process or in the caller). A fit that
     diverges gives ``{"fold", "diverged": message}`` with every measure NaN, so that a grid
     can mark its cell and go on (``cross_validate`` raises it)."""
     try:
         if _uses_arrays(name, engine):
-            return _run_fold_arrays(ratings, name, params, n_folds, seed, fold, k, threshold)
+            return _run_fold_arrays(ratings, name, params, n_folds, seed, fold, k, threshold,
+                                    protocol, relevant)
         trainset, testset = _fold_sets(ratings, fp, n_folds, seed, fold)
+        train_idx, test_idx = fold_indices(ratings.n_ratings, n_folds, seed, fold)
         algo = make_algo(name, params, engine)
         res = {"fold": fold}
-        res.update(_score(algo, name, trainset, testset, k, threshold))
+        res.update(_score(algo, name, trainset, testset, k, threshold, ratings, train_idx,
+                          test_idx, protocol, relevant))
         res["n_train"] = trainset.n_ratings
         res["n_test"] = len(testset)
         return res
@@ -268,8 +297,10 @@ def _execute(tasks: list, n_jobs: int = 1, backend: str = "processes",
 
 
 def summarize(folds: list[dict], k: int) -> tuple[dict, dict]:
+    """Mean and population std over folds of every measure the folds have (a measure that does
+    not apply, such as rmse for ALS, is absent, not NaN)."""
     mean, std = {}, {}
-    for m in measure_names(k):
+    for m in _present(folds, k):
         vals = np.array([f[m] for f in folds], dtype=np.float64)
         if len(vals) == 0 or np.all(np.isnan(vals)):
             mean[m] = std[m] = float("nan")
@@ -284,20 +315,25 @@ def cross_validate(ratings, name: str, params: dict | None = None, engine: str =
                    n_folds: int = 5, seed: int = 0, k: int = 10, threshold: float | None = None,
                    callback: Callable[[dict], None] | None = None, n_jobs: int = 1,
                    should_stop: Callable[[], bool] | None = None,
-                   backend: str = "processes") -> dict:
+                   backend: str = "processes", protocol: str = DEFAULT_PROTOCOL,
+                   relevant: str = DEFAULT_RELEVANT) -> dict:
     """k-fold CV of algorithm ``name`` on ``ratings`` (see the module docstring for shapes).
 
     ``callback(fold_result)`` is called in this thread as each fold finishes (possibly out of
     fold order with ``n_jobs > 1``); the returned ``folds`` are in fold order. A stop returns
-    the folds done so far with ``stopped=True``.
+    the folds done so far with ``stopped=True``. ``protocol`` ("full" or "test-items") and
+    ``relevant`` ("threshold" or "all") choose how the ranking measures are computed
+    (``recsys.ranking``).
     """
     spec = get_spec(name)
     full = normalize_params(spec.name, params)
     k = _check_k(k)
     threshold = check_threshold(threshold, ratings)
+    protocol, relevant = check_protocol(protocol), check_relevant(relevant)
     n_folds = _check_folds(n_folds, ratings.n_ratings)
     fp = _fingerprint(ratings)
-    tasks = [(_run_fold, (ratings, fp, spec.name, full, engine, n_folds, seed, f, k, threshold))
+    tasks = [(_run_fold, (ratings, fp, spec.name, full, engine, n_folds, seed, f, k, threshold,
+                          protocol, relevant))
              for f in range(n_folds)]
     make_algo(spec.name, full, engine)  # fail early (bad engine) before any work
     check_fit_input(spec.name, ratings)
@@ -314,6 +350,7 @@ def cross_validate(ratings, name: str, params: dict | None = None, engine: str =
     mean, std = summarize(folds, k)
     return {"algo": spec.name, "label": spec.label, "params": full, "engine": engine,
             "n_folds": n_folds, "seed": seed, "k": k, "threshold": threshold,
+            "protocol": protocol, "relevant": relevant,
             "folds": folds, "mean": mean, "std": std, "stopped": len(folds) < n_folds,
             "undefined": undefined_folds(folds, k)}
 
@@ -348,7 +385,8 @@ def undefined_folds(folds: list[dict], k: int) -> dict[str, list[int]]:
 
 
 def RANKING_MEASURES(k: int) -> tuple[str, ...]:  # noqa: N802 (a constant of k)
-    return tuple(m for m in measure_names(k) if m.split("@")[0] in HIGHER_IS_BETTER)
+    """The per-user ranking measures at cut-off k (precision@k ... hit@k)."""
+    return tuple(f"{m}@{k}" for m in USER_METRICS)
 
 
 def undefined_text(threshold: float) -> str:
@@ -382,7 +420,7 @@ def summary_table(result: dict) -> "pd.DataFrame":
     k = result["k"]
     t = result.get("threshold", 4.0)
     rows = {}
-    for m in measure_names(k):
+    for m in _present(result["folds"], k):
         label = measure_label(m) + (" (testset)" if m in ERROR_MEASURES else "")
         vals = [display_value(f[m], m, t) for f in result["folds"]]
         rows[label] = vals + [display_value(result["mean"][m], m, t),
@@ -416,8 +454,8 @@ def grid_search(ratings, name: str, grid: dict[str, list], engine: str = "surpri
                 n_folds: int = 3, seed: int = 0, measure: str = "rmse",
                 callback: Callable[[dict], None] | None = None, n_jobs: int = 1,
                 should_stop: Callable[[], bool] | None = None, base_params: dict | None = None,
-                k: int = 10, threshold: float | None = None,
-                backend: str = "processes") -> dict:
+                k: int = 10, threshold: float | None = None, backend: str = "processes",
+                protocol: str = DEFAULT_PROTOCOL, relevant: str = DEFAULT_RELEVANT) -> dict:
     """Cross-validate every cell of ``grid`` on the same folds; best cell by ``measure``.
 
     ``callback(cell)`` runs in this thread when all folds of a cell are done. ``cells[i]
@@ -426,9 +464,10 @@ def grid_search(ratings, name: str, grid: dict[str, list], engine: str = "surpri
     """
     spec = get_spec(name)
     k = _check_k(k)
-    if measure not in measure_names(k) or measure in TIME_MEASURES:
-        raise InputError(f"measure must be one of rmse, mae, precision@{k}, recall@{k}, "
-                         f"ndcg@{k}", value=measure)
+    protocol, relevant = check_protocol(protocol), check_relevant(relevant)
+    allowed = grid_measures(spec.name, k, protocol)
+    if measure not in allowed:
+        raise InputError(f"measure must be one of {', '.join(allowed)}", value=measure)
     threshold = check_threshold(threshold, ratings)
     n_folds = _check_folds(n_folds, ratings.n_ratings)
     base = dict(base_params or {})
@@ -441,7 +480,7 @@ def grid_search(ratings, name: str, grid: dict[str, list], engine: str = "surpri
         full = normalize_params(spec.name, {**base, **cell})
         for f in range(n_folds):
             tasks.append((_run_fold, (ratings, fp, spec.name, full, engine, n_folds, seed, f, k,
-                                      threshold)))
+                                      threshold, protocol, relevant)))
             owner.append(c)
     per_cell: list[list[dict]] = [[] for _ in cells]
     done: list[dict | None] = [None] * len(cells)
@@ -463,12 +502,21 @@ def grid_search(ratings, name: str, grid: dict[str, list], engine: str = "surpri
     finished = [d for d in done if d is not None]
     res = grid_result(spec.name, engine, measure, grid, n_folds, seed, k, threshold, base,
                       finished, len(cells))
+    res.update(protocol=protocol, relevant=relevant)
     scored = [d for d in finished if d.get("diverged") is None]
     if scored and res["best_index"] is None and measure.split("@")[0] in HIGHER_IS_BETTER:
         raise InputError(f"{measure_label(measure)} is {undefined_text(threshold)} in every "
                          "fold of every cell: rank by rmse, or lower the threshold",
                          value=measure)
     return res
+
+
+def grid_measures(name: str, k: int = 10, protocol: str = DEFAULT_PROTOCOL) -> tuple[str, ...]:
+    """What a grid search of ``name`` can optimise: rmse and mae for rating models, then the
+    per-user ranking measures of ``protocol``."""
+    users = (USER_METRICS if check_protocol(protocol) == "full" else USER_METRICS[:3])
+    errors = () if get_spec(name).implicit else ERROR_MEASURES
+    return errors + tuple(f"{m}@{k}" for m in users)
 
 
 def grid_result(name: str, engine: str, measure: str, grid: dict, n_folds: int, seed: int,
@@ -508,7 +556,8 @@ def cv_results(cells: list[dict], n_folds: int, k: int = 10) -> dict:
     """The cells as ``GridSearchCV.cv_results``: ``split{i}_test_{m}``, ``mean_test_{m}``,
     ``std_test_{m}``, ``rank_test_{m}``, ``mean_fit_time``... , ``params``, ``param_{name}``."""
     out: dict[str, list] = {}
-    quality = [m for m in measure_names(k) if m not in TIME_MEASURES]
+    quality = [m for m in _present([f for c in cells for f in c["folds"]], k)
+               if m not in TIME_MEASURES]
     for m in quality:
         for i in range(n_folds):
             out[f"split{i}_test_{m}"] = [c["folds"][i][m] for c in cells]
@@ -674,19 +723,22 @@ _REFERENCE_LOCK = threading.Lock()
 
 
 def reference_results(ratings, n_folds: int = 5, seed: int = 0, k: int = 10,
-                      threshold: float | None = None) -> list[dict]:
+                      threshold: float | None = None, protocol: str = DEFAULT_PROTOCOL,
+                      relevant: str = DEFAULT_RELEVANT) -> list[dict]:
     """``cross_validate`` results of the global mean (r̂ = μ) and Surprise's ``BaselineOnly``
     (r̂ = μ + b_u + b_i, ALS defaults) on the same folds as any model run with the same
     ``n_folds`` and ``seed``: the rows a class compares MF with. Cached per data and settings
     in this process (they are cheap but asked for on every run)."""
     threshold = check_threshold(threshold, ratings)
-    key = (_fingerprint(ratings), int(n_folds), int(seed), int(k), float(threshold))
+    key = (_fingerprint(ratings), int(n_folds), int(seed), int(k), float(threshold), protocol,
+           relevant)
     with _REFERENCE_LOCK:
         hit = _REFERENCE_CACHE.get(key)
     if hit is not None:
         return hit
     out = [cross_validate(ratings, name, {}, "surprise", n_folds=n_folds, seed=seed, k=k,
-                          threshold=threshold) for name in REFERENCES]
+                          threshold=threshold, protocol=protocol, relevant=relevant)
+           for name in REFERENCES]
     with _REFERENCE_LOCK:
         if len(_REFERENCE_CACHE) > 16:
             _REFERENCE_CACHE.clear()
@@ -699,13 +751,20 @@ def comparison_table(results: list[dict], references: list[dict] | None = None) 
     over folds, with undefined ranking metrics written out (``undefined_text``)."""
     import pandas as pd
 
+    everything = list(results) + list(references or [])
+    if not everything:
+        return pd.DataFrame()
+    k = everything[0]["k"]
+    shown = [m for m in measure_names(k) if m not in TIME_MEASURES
+             and any(m in r["mean"] for r in everything)]
     rows = []
     for res, kind in [(r, "model") for r in results] + [(r, "reference")
                                                         for r in references or []]:
-        k, t = res["k"], res["threshold"]
+        t = res["threshold"]
         row = {"algorithm": res["label"], "kind": kind}
-        for m in ERROR_MEASURES + RANKING_MEASURES(k):
-            row[measure_label(m)] = display_value(res["mean"][m], m, t)
+        for m in shown:      # "—": the measure does not apply (no RMSE for a score)
+            row[measure_label(m)] = (display_value(res["mean"][m], m, t) if m in res["mean"]
+                                     else "—")
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -719,6 +778,8 @@ def indistinct_measures(results: list[dict]) -> list[str]:
     k = results[0]["k"]
     out = []
     for m in RANKING_MEASURES(k):
+        if not all(m in r["mean"] for r in results):
+            continue
         means = np.array([r["mean"][m] for r in results], dtype=np.float64)
         stds = np.array([r["std"][m] for r in results], dtype=np.float64)
         if np.isnan(means).any():

@@ -35,6 +35,7 @@ class ModelParts:
     biased: bool
     rating_scale: tuple[float, float]
     name: str
+    scores: bool = False   # q_iᵀp_u is a ranking score, not a rating (ALS, BPR, MostPopular)
 
     @property
     def n_factors(self) -> int:
@@ -52,10 +53,15 @@ def model_parts(algo) -> ModelParts:
         raise InputError("SVD++ adds implicit-feedback terms the explorer does not break down; "
                          "use SVD or NMF")
     lo, hi = ts.rating_scale
-    return ModelParts(mu=ts.global_mean, bu=np.asarray(algo.bu), bi=np.asarray(algo.bi),
+    mu = ts.global_mean
+    scores = bool(getattr(algo, "scores_not_ratings", False))
+    if scores:   # implicit models (recsys.implicit_models): a score, never clipped; fallback 0
+        mu, lo, hi = 0.0, -np.inf, np.inf
+    return ModelParts(mu=mu, bu=np.asarray(algo.bu), bi=np.asarray(algo.bi),
                       pu=np.asarray(algo.pu), qi=np.asarray(algo.qi),
                       biased=bool(getattr(algo, "biased", True)),
-                      rating_scale=(float(lo), float(hi)), name=type(algo).__name__)
+                      rating_scale=(float(lo), float(hi)), name=type(algo).__name__,
+                      scores=scores)
 
 
 def check_aligned(algo, ratings) -> None:
@@ -135,7 +141,8 @@ def breakdown(algo, ratings, raw_user, raw_item) -> dict:
     """Every term of one prediction next to ``algo.predict(raw_user, raw_item)``.
 
     Any ids are accepted: an id the model has not seen is the cold-start case, reported as such.
-    Keys: user, item, title, algo, biased, n_factors, rating_scale, known_user, known_item,
+    Keys: user, item, title, algo, biased, n_factors, rating_scale (None for a model whose
+    output is a score, not a rating: ALS, BPR, MostPopular), scores, known_user, known_item,
     mu, bu, bi, dot (0.0 for a term the estimate does not use), terms (the names of the terms
     used, in order), manual (their sum; for an impossible prediction the global-mean fallback),
     clipped, predict, was_impossible, reason, difference (predict - clipped), true_rating (None
@@ -180,7 +187,10 @@ def breakdown(algo, ratings, raw_user, raw_item) -> dict:
         "difference": predicted - clipped,
         "true_rating": true_rating(ratings, raw_user, raw_item),
         "products": products,
+        "scores": parts.scores,
     }
+    if parts.scores:   # no rating scale: a score is never clipped
+        out["rating_scale"] = None
     if parts.name.upper().endswith("NMF"):
         out.update(factor_signs(parts))
     out["explanation"] = explain_difference(out)
@@ -200,8 +210,13 @@ def factor_signs(parts: "ModelParts") -> dict:
 
 def explain_difference(b: dict) -> str:
     """Plain words for how ``manual``, ``clipped`` and ``predict`` relate in a breakdown dict."""
-    lo, hi = b["rating_scale"]
+    lo, hi = b["rating_scale"] or (-np.inf, np.inf)
     said = []
+    if b.get("scores"):
+        said.append(f"{b['algo']} learns from interactions (who rated what), not from rating "
+                    "values: its score q_iᵀp_u has no μ and no biases and is NOT a rating. It is "
+                    "not on the rating scale and is never clipped; only the order of the scores "
+                    "across movies matters (a higher score ranks the movie higher).")
     unknown = [w for w, known in (("user " + b["user"], b["known_user"]),
                                   ("item " + b["item"], b["known_item"])) if not known]
     if unknown:
@@ -213,14 +228,21 @@ def explain_difference(b: dict) -> str:
             said.append(f"Cold start: {who} {verb} not in the training data. A biased model falls "
                         f"back silently on {' + '.join(kept)} = {b['manual']:.4f} (no q_iᵀp_u), "
                         f"and predict() reports was_impossible = {b['was_impossible']}.")
+        elif b.get("scores"):
+            said.append(f"Cold start: {who} {verb} not in the training data, so there is no "
+                        "q_iᵀp_u: predict() returns the fallback score 0 with was_impossible = "
+                        f"{b['was_impossible']}.")
         else:
             said.append(f"Cold start: {who} {verb} not in the training data. An unbiased model has "
                         "no μ or biases to fall back on: estimate() raises PredictionImpossible "
                         f"and predict() returns the global mean μ = {b['mu']:.4f} with "
                         f"was_impossible = {b['was_impossible']}.")
-    elif not b["biased"]:
+    elif not b["biased"] and not b.get("scores"):
         said.append("Unbiased model: r̂ = q_iᵀp_u only; μ, b_u and b_i are not part of the "
                     "estimate.")
+    if b["algo"] == "MostPopular" and not unknown:
+        said.append("MostPopular stores one factor: p_u = 1 for everyone and q_i = the number of "
+                    "interactions of the movie, so the score is the movie's popularity.")
     if b["algo"].upper().endswith("NMF") and not unknown and "n_negative" in b:
         if b["n_negative"] == 0:
             said.append(f"All {b['n_factor_values']:,} factors of this NMF model are ≥ 0 "
@@ -238,7 +260,9 @@ def explain_difference(b: dict) -> str:
                     f"predict() clips it to {b['clipped']:g}.")
     diff = b["difference"]
     if diff == 0.0:
-        said.append("The manual sum (after clipping) equals predict() exactly (difference 0).")
+        said.append("The manual sum equals predict() exactly (difference 0)." if b.get("scores")
+                    else "The manual sum (after clipping) equals predict() exactly "
+                         "(difference 0).")
     elif abs(diff) < 1e-9:
         said.append(f"The manual sum differs from predict() by {diff:.1e}: floating-point "
                     "rounding from a different order of summation in the engine.")

@@ -105,6 +105,8 @@ class AlgoSpec:
     engines: tuple[str, ...] = ("surprise",)
     aliases: dict = field(default_factory=dict)          # alias -> target parameter names
     method_defaults: dict = field(default_factory=dict)  # method value -> {param: default}
+    implicit: bool = False       # learns from interactions; scores are not ratings (no RMSE)
+    array_path: bool = False     # fit_arrays/predict_arrays on every engine (recsys.evaluate)
 
     @property
     def param_names(self) -> tuple[str, ...]:
@@ -202,6 +204,10 @@ class GlobalMean(NormalPredictor):
 
     def estimate(self, *_):
         return self.trainset.global_mean
+
+    def score_users(self, users) -> np.ndarray:
+        """The same score μ for every item (full-catalogue ranking: ties, by item id)."""
+        return np.full((len(users), self.trainset.n_items), float(self.trainset.global_mean))
 
 
 def _globalmean(params: dict, engine: str):
@@ -336,6 +342,86 @@ _register(AlgoSpec(
     _knnbaseline,
     "Item-based k-NN on pearson_baseline similarity around μ + b_u + b_i.",
 ))
+
+
+# ---------------------------------------------------------------------- implicit feedback
+def _implicit(cls_name: str):
+    def factory(params: dict, engine: str):
+        from . import implicit_models
+
+        return getattr(implicit_models, cls_name)(**params)
+    return factory
+
+
+_BINARIZE = Param("binarize", "choice", "all",
+                  "Which ratings become interactions (1s): every rating, or only ratings ≥ "
+                  "like_threshold (the others are dropped).", choices=("all", "liked"))
+_LIKE = Param("like_threshold", "float", 4.0, "With binarize=liked: a rating ≥ this is an "
+              "interaction.", low=-10.0, high=10.0, step=0.5)
+_IMPLICIT_ALIASES = {"n_factors": ("factors",), "n_epochs": ("iterations",),
+                     "reg_all": ("regularization",)}
+
+_register(AlgoSpec(
+    "mostpop", "MostPopular (baseline)",
+    (_BINARIZE, _LIKE),
+    _implicit("MostPopular"),
+    "Everyone gets the items with the most interactions: score = popularity, not a rating.",
+    implicit=True, array_path=True,
+))
+
+_register(AlgoSpec(
+    "als", "ALS (implicit feedback)",
+    (
+        Param("factors", "int", 64, "Number of latent factors (length of p_u, q_i).",
+              low=1, high=500, step=1),
+        Param("regularization", "float", 0.05, "Regularisation λ of the factors.",
+              low=0.0, high=10.0, step=0.01),
+        Param("iterations", "int", 15, "Alternating least-squares sweeps.",
+              low=1, high=200, step=1),
+        Param("alpha", "float", 2.0, "Confidence α: an interaction weighs c = 1 + α, a missing "
+                                     "one 1.", low=0.0, high=100.0, step=0.5),
+        _BINARIZE, _LIKE, _SEED,
+    ),
+    _implicit("ALS"),
+    "Weighted MF for implicit feedback (Hu, Koren & Volinsky 2008, library implicit): "
+    "score = q_iᵀp_u, not a rating.",
+    is_mf=True, implicit=True, array_path=True, aliases=_IMPLICIT_ALIASES,
+))
+
+_register(AlgoSpec(
+    "bpr", "BPR (implicit feedback)",
+    (
+        Param("factors", "int", 32, "Number of latent factors (library implicit adds one "
+                                    "item-bias column).", low=1, high=500, step=1),
+        Param("learning_rate", "float", 0.005, "SGD learning rate.",
+              low=1e-4, high=0.5, step=0.001, log=True),
+        Param("regularization", "float", 0.01, "Regularisation λ of the factors.",
+              low=0.0, high=10.0, step=0.005),
+        Param("iterations", "int", 100, "Passes of SGD over the interactions.",
+              low=1, high=1000, step=1),
+        _BINARIZE, _LIKE, _SEED,
+    ),
+    _implicit("BPR"),
+    "Bayesian personalised ranking (Rendle et al. 2009, library implicit): seen items above "
+    "unseen ones; score = q_iᵀp_u, not a rating.",
+    is_mf=True, implicit=True, array_path=True,
+    aliases={**_IMPLICIT_ALIASES, "lr_all": ("learning_rate",)},
+))
+
+
+def implicit_names() -> tuple[str, ...]:
+    """Algorithms whose scores are not ratings (no RMSE/MAE)."""
+    return tuple(n for n, s in REGISTRY.items() if s.implicit)
+
+
+def factor_names(with_popularity: bool = False) -> tuple[str, ...]:
+    """Algorithms with item factors q_i for the explorer pages (MostPopular's single
+    'popularity factor' only where ``with_popularity``: a top-N list, not a similarity)."""
+    names = [n for n, s in REGISTRY.items() if s.name in ("svd", "nmf") or
+             (s.implicit and s.is_mf)]
+    if with_popularity:
+        names.append("mostpop")
+    return tuple(names)
 
 
 # ---------------------------------------------------------------------- public API
@@ -479,9 +565,10 @@ def describe(name: str, params: dict | None = None, engine: str = "surprise") ->
     spec = get_spec(name)
     full = normalize_params(spec.name, params)
     defaults = default_params(spec.name)
-    shown = [k for k in full if k in ("n_factors", "n_epochs", "method") or full[k] != defaults[k]]
+    shown = [k for k in full if k in ("n_factors", "n_epochs", "method", "factors", "iterations")
+             or full[k] != defaults[k]]
     text = ", ".join(f"{k}={_fmt(full[k])}" for k in shown)
-    eng = engine if engine in spec.engines else "surprise"
+    eng = "implicit" if spec.implicit else (engine if engine in spec.engines else "surprise")
     return f"{spec.label}" + (f": {text}" if text else "") + f" [{eng}]"
 
 

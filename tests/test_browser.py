@@ -130,6 +130,14 @@ def _run_grid(page):
     assert _charts(page) > before, "grid search drew no heatmap"
 
 
+def _run_compare(page):
+    before = _charts(page)
+    _click(page, "Run the comparison")
+    _settle(page, timeout_ms=300_000)
+    assert _charts(page) >= before + 2, "the comparison drew no charts"
+    assert _main(page).get_by_text("What to notice").count() == 1
+
+
 def _factor_map(page):
     _main(page).get_by_text("PCA (instant)").click()
     _settle(page)
@@ -163,6 +171,7 @@ ACTIONS = {
         p, "Search titles (partial, case-insensitive; or a movie id)", "star"),
     "7_Factor_map": _factor_map,
     "8_Rate_movies": _rate_movies,
+    "9_Compare_models": _run_compare,
 }
 
 

@@ -42,7 +42,8 @@ def test_cv_json_shape_and_numbers(csv_path, capsys):
                        capsys)
     assert code == 0
     doc = json.loads(out)
-    fold_keys = {"rmse", "mae", "fit_time", "test_time", "precision@10", "recall@10", "ndcg@10"}
+    fold_keys = {"rmse", "mae", "fit_time", "test_time", "precision@10", "recall@10", "ndcg@10",
+                 "map@10", "hit@10", "coverage", "novelty", "mean_popularity"}
     assert {"algo", "params", "folds", "mean", "std"} <= set(doc)
     assert doc["algo"] == "svd" and len(doc["folds"]) == 3
     assert all(set(f) == fold_keys for f in doc["folds"])

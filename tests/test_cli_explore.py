@@ -109,7 +109,7 @@ def test_map_writes_csv(capsys, csv_spec, tmp_path):
     (["similar", "{spec}", "--item", "999"], "unknown item id"),
     (["recommend", "{spec}", "--user", "100", "-n", "0"], "at least 1"),
     (["explain", "{spec}", "--user", "100", "--item", "3", "--algo", "baseline"],
-     "matrix factorisation"),
+     "item factors: --algo svd, nmf, als, bpr"),
     (["map", "{spec}", "--method", "pca", "--out", "/nonexistent/dir/map.csv"], "cannot write"),
     (["explain", "{spec}", "--user", "100", "--item", "3", "--factors", "0"], "n_factors"),
 ])

@@ -97,8 +97,12 @@ def test_bad_folds_and_params_raise_input_error(small):
 def test_every_algorithm_cross_validates(small):
     for name in ("svdpp", "baseline", "normal", "knnbaseline"):
         p = {"n_epochs": 2} if name == "svdpp" else {}
-        res = cross_validate(small, name, p, n_folds=2, seed=0)
+        # KNN has no vectorised all-items scores: full-catalogue ranking is refused, clearly
+        protocol = "test-items" if name == "knnbaseline" else "full"
+        res = cross_validate(small, name, p, n_folds=2, seed=0, protocol=protocol)
         assert 0.3 < res["mean"]["rmse"] < 2.5, name
+    with pytest.raises(InputError, match="KNNBaseline has no vectorised scores.*test-items"):
+        cross_validate(small, "knnbaseline", n_folds=2, seed=0)
 
 
 def test_grid_search_picks_the_best_cell_like_gridsearchcv(small):

@@ -23,7 +23,7 @@ def tiny() -> Ratings:
 
 def test_registry_names_and_params():
     assert list(REGISTRY) == ["svd", "nmf", "svdpp", "baseline", "globalmean", "normal",
-                             "knnbaseline"]
+                             "knnbaseline", "mostpop", "als", "bpr"]
     svd = get_spec("SVD")
     assert svd.param_names == ("n_factors", "n_epochs", "lr_all", "reg_all", "biased",
                                "init_std_dev", "random_state")
@@ -62,7 +62,7 @@ def test_bad_values_name_the_parameter_and_range(name, params, words):
 
 def test_unknown_algorithm_and_engine():
     with pytest.raises(InputError, match="known: svd, nmf"):
-        get_spec("als")
+        get_spec("warp")
     with pytest.raises(InputError, match="engine"):
         make_algo("svd", {}, engine="gpu")
 

@@ -163,15 +163,23 @@ def test_active_model_is_fitted_on_the_sample_cached_and_restricted():
     assert at.session_state["seen"][0] == "NMF" and at.session_state["seen"][1] == (40, 3)
 
 
-def test_an_interrupted_run_keeps_the_finished_folds():
-    """Stop (or any widget) interrupts the script mid-run; the next run keeps what finished."""
+def test_a_stopped_run_keeps_the_finished_folds():
+    """A run stopped after two of three folds (its job cancelled) keeps what finished."""
+    from recsys.jobs import Job
+
+    sample = load_dataset("synthetic").sample_users(40, seed=0)
+    seen = []
+    part = cross_validate(sample, "svd", {"n_factors": 4, "n_epochs": 5, "random_state": 0},
+                          n_folds=3, seed=0, callback=seen.append,
+                          should_stop=lambda: len(seen) >= 2)
+    assert part["stopped"] and len(part["folds"]) == 2
     at = _app(CV, cv_folds=3)
-    at.button(key="cv_run").click().run()
-    live = dict(at.session_state["cv_live"])
-    folds = live["folds"]["svd"]
-    # pretend the run was cut after its first two folds
-    at.session_state["cv_live"] = {**live, "status": "running", "run_no": 2,
-                                   "folds": {"svd": folds[:2]}}
+    at.button(key="cv_run").click().run()                      # a complete run first
+    job = Job(99, "s", "cross-validation", lambda j: None)
+    job.state, job.result, job.settings, job.seen = "cancelled", {
+        "results": [part], "references": []}, {}, 0
+    job._done.set()
+    at.session_state["cv_job"] = job
     at.run()
     assert not at.exception
     assert any("stopped" in w.value for w in at.warning)
@@ -179,6 +187,18 @@ def test_an_interrupted_run_keeps_the_finished_folds():
     assert list(table.columns) == ["Fold 1", "Fold 2", "Mean", "Std"]
     history = at.dataframe[-1].value
     assert list(history["folds"]) == ["3/3", "2/3"] and list(history["stopped"]) == [False, True]
+
+
+def test_results_for_other_settings_are_marked_stale():
+    at = _app(CV, cv_folds=3)
+    at.button(key="cv_run").click().run()
+    assert not any("Stale" in shown(w.value) for w in at.warning)
+    at.sidebar.slider(key="_sample_users").set_value(30).run()      # the sample changed
+    warn = " ".join(shown(w.value) for w in at.warning)
+    assert "Stale: these results are for other settings (sample changed)" in warn
+    at.slider(key="_cv_folds").set_value(2).run()
+    warn = " ".join(shown(w.value) for w in at.warning)
+    assert "folds 3 → 2" in warn
 
 
 def test_an_interrupted_grid_search_keeps_the_finished_cells():

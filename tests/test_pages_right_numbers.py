@@ -79,7 +79,7 @@ def test_binary_data_threshold_is_one():
 def test_divergence_is_an_error_on_the_explorer_pages():
     r = Ratings.from_arrays(["1", "1", "2", "2", "3"], ["1", "2", "1", "3", "2"],
                             [1, 660, 1, 2, 660], rating_scale=(1, 660))
-    for page in PAGES[3:]:
+    for page in [p for p in PAGES if Path(p).stem[0] in "45678"]:    # pages that fit a model
         at = AppTest.from_file(page, default_timeout=TIMEOUT)
         at.session_state["uploads"] = {"upload:d.csv:x": r}
         at.session_state["dataset"] = "upload:d.csv:x"

@@ -154,7 +154,7 @@ def test_undefined_ranking_metrics_are_said_not_nan(capsys, tmp_path):
                             rng.integers(1, 3, 180), rating_scale=(1, 5))
     res = cross_validate(r, "svd", {"n_factors": 2}, "fast", n_folds=3)
     assert res["undefined"] == {m: [0, 1, 2] for m in ("precision@10", "recall@10",
-                                                       "ndcg@10")}
+                                                       "ndcg@10", "map@10", "hit@10")}
     table = summary_table(res)
     assert table.loc["precision@10", "Mean"] == "undefined (no test rating ≥ 4)"
     assert table.loc["NDCG@10", "Fold 2"] == undefined_text(4.0)
@@ -350,7 +350,8 @@ def test_reference_rows_and_indistinct_measures():
     assert table["kind"].tolist() == ["model", "reference", "reference"]
     assert table.loc[1, "RMSE"] == gm["mean"]["rmse"]
     same = dict(svd, mean=dict(svd["mean"]), std=dict(svd["std"]))
-    assert indistinct_measures([svd, same]) == ["precision@10", "recall@10", "ndcg@10"]
+    assert indistinct_measures([svd, same]) == ["precision@10", "recall@10", "ndcg@10",
+                                                 "map@10", "hit@10"]
     apart = dict(svd, mean={**svd["mean"], "ndcg@10": svd["mean"]["ndcg@10"] + 1},
                  std={**svd["std"], "precision@10": 0.0, "recall@10": 0.0, "ndcg@10": 0.0})
     assert "ndcg@10" not in indistinct_measures([svd, apart])

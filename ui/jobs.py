@@ -106,6 +106,12 @@ def stale_note(settings: dict, current: dict, labels: dict | None = None) -> str
     if not diff:
         return None
     labels = labels or {}
-    parts = [f"{labels.get(k, k)} {settings.get(k)!s} → {current[k]!s}" for k in diff]
+
+    def shown(v):
+        return f"{v:g}" if isinstance(v, float) else str(v)
+
+    parts = [f"{labels.get(k, k)} {shown(settings.get(k))} → {shown(current[k])}"
+             if isinstance(current[k], (int, float, str)) and not isinstance(current[k], bool)
+             else f"{labels.get(k, k)} changed" for k in diff]
     return "Stale: these results are for other settings (" + "; ".join(parts) + \
         "). Run again to update them."

@@ -26,7 +26,8 @@ def user_picker(r, key: str = "explore_user") -> str:
     return st.session_state[key]
 
 
-def threshold_slider(container, r, key: str) -> float:
+def threshold_slider(container, r, key: str, label: str = "Relevant if true rating ≥",
+                     disabled: bool = False) -> float:
     """The relevance threshold of ranking metrics on ``r``'s own scale (default: the top
     quarter, ``recsys.data.default_threshold``: 4 on 1..5, 1 on 0/1 data, 188 on 150..200).
     A kept value is reset to the default when the scale changes, so it always means the same
@@ -40,7 +41,7 @@ def threshold_slider(container, r, key: str) -> float:
         st.session_state[key] = default
         st.session_state[key + "_scale"] = (lo, hi)
     return float(container.slider(
-        "Relevant if true rating ≥", lo, hi, step=float(step),
+        label, lo, hi, step=float(step), disabled=disabled,
         **bind(key, default, lo=lo, hi=hi),
         help=f"A test rating at or above this counts as relevant for precision, recall and "
              f"NDCG. Default {default:g}: the top quarter of this data's scale {lo:g}..{hi:g}."))

@@ -9,9 +9,10 @@ import platform
 import resource
 import time
 
-SECTIONS = ("parse", "fast", "evaluate", "explore", "foldin", "ui")
-#: Sections run only when named (``--section load``): long, and they load the machine.
-OPTIONAL = ("load",)
+SECTIONS = ("parse", "fast", "evaluate", "explore", "foldin", "ui", "ranking")
+#: Sections run only when named: long, loading the machine, or needing data ``all`` does not
+#: make (``load``: 1-20 browser sessions; ``ranking_synth``: the 24M-rating comparison).
+OPTIONAL = ("load", "ranking_synth")
 COLUMNS = ("section", "benchmark", "size", "seconds", "peak_rss_mb", "ratio", "note")
 
 

@@ -75,14 +75,16 @@ def _jsonable(o):
 # ---------------------------------------------------------------------- model options
 #: --option -> registry parameter name (aliases such as lr_all/reg_all map per algorithm).
 MODEL_OPTIONS = {"factors": "n_factors", "epochs": "n_epochs", "lr": "lr_all",
-                 "reg": "reg_all", "biased": "biased", "baseline_method": "method"}
+                 "reg": "reg_all", "biased": "biased", "baseline_method": "method",
+                 "binarize": "binarize"}
 # The fast engine equals Surprise to 1e-9 (tests/test_fast.py) and is 10x+ faster.
 DEFAULT_ENGINE = "fast"
 
 
 def add_model_options(p, lists: bool = False) -> None:
-    """--algo, --factors, --epochs, --lr, --reg, --biased/--no-biased, --baseline-method, --param,
-    --engine. ``lists=True`` (grid search) makes the numeric options comma-separated lists."""
+    """--algo, --factors, --epochs, --lr, --reg, --biased/--no-biased, --baseline-method,
+    --binarize, --param, --engine. ``lists=True`` (grid search) makes the numeric options
+    comma-separated lists."""
     import argparse
 
     from ..models import ENGINES, REGISTRY
@@ -101,6 +103,9 @@ def add_model_options(p, lists: bool = False) -> None:
                    help="learn user/item biases (svd, nmf)")
     p.add_argument("--baseline-method", choices=["als", "sgd"],
                    help="baseline: how the biases are fitted (default als)")
+    p.add_argument("--binarize", choices=["all", "liked"],
+                   help="mostpop, als, bpr: interactions = every rating (all, default) or only "
+                        "ratings >= like_threshold (liked; --param like_threshold=4)")
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                    help="any other registry parameter, e.g. init_std_dev=0.05 (repeatable)")
     p.add_argument("--engine", choices=list(ENGINES), default=DEFAULT_ENGINE,

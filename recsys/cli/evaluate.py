@@ -11,6 +11,7 @@ import math
 import sys
 
 from ..errors import InputError
+from ..ranking import DEFAULT_PROTOCOL, DEFAULT_RELEVANT, PROTOCOLS, RELEVANT
 from .common import (add_dataset, add_json, add_model_options, load_sample, print_json,
                      text_table)
 
@@ -18,8 +19,8 @@ GRID_OPTIONS = {"factors": "n_factors", "epochs": "n_epochs", "lr": "lr_all", "r
 
 
 def register(sub) -> None:
-    p = sub.add_parser("cv", help="k-fold cross-validation: RMSE, MAE, times, precision/recall/"
-                                  "NDCG@k per fold")
+    p = sub.add_parser("cv", help="k-fold cross-validation: RMSE, MAE (rating models), times, "
+                                  "precision/recall/NDCG/MAP/hit@k, coverage, novelty per fold")
     add_dataset(p)
     add_model_options(p)
     p.add_argument("--folds", type=int, default=5, help="number of folds (default 5)")
@@ -31,8 +32,9 @@ def register(sub) -> None:
     add_dataset(p)
     add_model_options(p, lists=True)
     p.add_argument("--folds", type=int, default=3, help="number of folds (default 3)")
-    p.add_argument("--measure", default="rmse", help="rmse (default), mae, precision@K, "
-                                                     "recall@K or ndcg@K")
+    p.add_argument("--measure", default=None,
+                   help="rmse (default for rating models), mae, precision@K (default for "
+                        "mostpop/als/bpr), recall@K, ndcg@K, map@K or hit@K")
     _add_eval_options(p)
     add_json(p)
     p.set_defaults(func=run_grid)
@@ -42,7 +44,14 @@ def _add_eval_options(p) -> None:
     p.add_argument("--k", type=int, default=10, help="cut-off of the ranking metrics (default 10)")
     p.add_argument("--threshold", type=float, default=None,
                    help="a test rating >= this is relevant (default: the top quarter of the "
-                        "rating scale, 4 on 1..5, 1 on 0/1 data)")
+                        "rating scale, 4 on 1..5, 1 on 0/1 data; see --relevant)")
+    p.add_argument("--protocol", default=DEFAULT_PROTOCOL, type=str.lower, choices=PROTOCOLS,
+                   help="ranking metrics: full = rank every item the user has not rated in the "
+                        "training folds (default); test-items = rank the user's test items only "
+                        "(much higher figures that cannot tell models apart)")
+    p.add_argument("--relevant", default=DEFAULT_RELEVANT, type=str.lower, choices=RELEVANT,
+                   help="which held-out items are relevant: threshold = rating >= --threshold "
+                        "(default), all = every held-out item (the implicit view)")
     p.add_argument("--no-reference", dest="reference", action="store_false",
                    help="leave out the reference rows (global mean and BaselineOnly, the same "
                         "folds)")
@@ -63,51 +72,57 @@ def _progress(msg: str) -> None:
 
 
 def run_cv(args) -> int:
-    from ..evaluate import cross_validate, summary_table
+    from ..evaluate import check_threshold, cross_validate, measure_names, summary_table
     from .common import model_from_args
 
     name, params, engine = model_from_args(args)
     ratings = load_sample(args)
     jobs = _jobs(args, ratings, args.folds, engine)
     quiet = args.json
+    thr = check_threshold(args.threshold, ratings)
     res = cross_validate(ratings, name, params, engine, n_folds=args.folds, seed=args.seed,
                          k=args.k, threshold=args.threshold, n_jobs=jobs,
+                         protocol=args.protocol, relevant=args.relevant,
                          callback=None if quiet else
                          lambda f: _progress(f"fold {f['fold'] + 1}/{args.folds}: "
-                                             f"RMSE {f['rmse']:.4f}"))
-    refs = _references(args, ratings, res["threshold"])
+                                             + _fold_line(f, args.k, thr)))
+    refs = _references(args, ratings, res)
     if args.json:
-        keep = ("rmse", "mae", "fit_time", "test_time", f"precision@{args.k}",
-                f"recall@{args.k}", f"ndcg@{args.k}")
+        keep = [m for m in measure_names(args.k) if m in res["mean"]]
         print_json(_clean({
             "algo": res["algo"], "params": res["params"], "engine": res["engine"],
             "dataset": args.dataset, "n_ratings": ratings.n_ratings, "n_folds": res["n_folds"],
             "seed": res["seed"], "k": res["k"], "threshold": res["threshold"],
+            "protocol": res["protocol"], "relevant": res["relevant"],
             "folds": [{m: f[m] for m in keep} for f in res["folds"]],
             "mean": res["mean"], "std": res["std"], **_undefined_json(res),
             "references": [{"algo": r["algo"], "label": r["label"], "mean": r["mean"],
                             "std": r["std"], **_undefined_json(r)} for r in refs]}))
         return 0
     table = summary_table(res)
-    print(f"Evaluating RMSE, MAE of algorithm {res['label']} [{engine}] on {args.folds} split(s) "
-          f"of {ratings.n_ratings} ratings.\n")
+    what = "RMSE, MAE and ranking" if "rmse" in res["mean"] else "ranking (no RMSE: scores)"
+    print(f"Evaluating {what} of algorithm {res['label']} [{engine}] on {args.folds} split(s) "
+          f"of {ratings.n_ratings} ratings; protocol {res['protocol']}, relevant = "
+          + ("every held-out item" if res["relevant"] == "all"
+             else f"held-out rating >= {res['threshold']:g}") + ".\n")
     print(text_table(table, index=True))
     if refs:
         from ..evaluate import comparison_table
 
         print("\nThe same folds, beside the trivial predictors (means over folds):")
-        cmp = comparison_table([res], refs)
-        print(text_table(cmp))
+        print(text_table(comparison_table([res], refs)))
     return 0
 
 
-def _references(args, ratings, threshold) -> list[dict]:
+def _references(args, ratings, res: dict) -> list[dict]:
+    """The global-mean and BaselineOnly rows on the same folds, protocol and relevance."""
     from ..evaluate import reference_results
 
     if not args.reference:
         return []
     return reference_results(ratings, n_folds=args.folds, seed=args.seed, k=args.k,
-                             threshold=threshold)
+                             threshold=res["threshold"], protocol=res["protocol"],
+                             relevant=res["relevant"])
 
 
 def _undefined_json(res: dict) -> dict:
@@ -138,6 +153,8 @@ def grid_from_args(args) -> tuple[str, dict, dict, str]:
         base["biased"] = args.biased
     if args.baseline_method is not None:
         base["method"] = args.baseline_method
+    if getattr(args, "binarize", None) is not None:
+        base["binarize"] = args.binarize
     for item in args.param:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
@@ -172,6 +189,7 @@ def _split_list(text: str, what: str) -> list[str]:
 
 def run_grid(args) -> int:
     from ..evaluate import grid_search
+    from ..models import get_spec
 
     from ..evaluate import check_threshold
 
@@ -183,6 +201,8 @@ def run_grid(args) -> int:
         n_cells *= len(v)
     jobs = _jobs(args, ratings, n_cells * args.folds, engine)
     quiet = args.json
+    if args.measure is None:
+        args.measure = "rmse" if not get_spec(name).implicit else f"precision@{args.k}"
 
     def show(cell):
         if cell.get("diverged"):
@@ -193,16 +213,18 @@ def run_grid(args) -> int:
 
     res = grid_search(ratings, name, grid, engine, n_folds=args.folds, seed=args.seed,
                       measure=args.measure, callback=None if quiet else show, n_jobs=jobs,
-                      base_params=base, k=args.k, threshold=args.threshold)
+                      base_params=base, k=args.k, threshold=args.threshold,
+                      protocol=args.protocol, relevant=args.relevant)
     if res["best_index"] is None:
         raise InputError("every cell of the grid diverged: lower the learning rate (--lr), or "
                          "rescale the ratings", value=args.measure)
-    refs = _references(args, ratings, res["threshold"])
+    refs = _references(args, ratings, res)
     if args.json:
         print_json(_clean({
             "algo": res["algo"], "engine": engine, "dataset": args.dataset,
             "n_ratings": ratings.n_ratings, "measure": res["measure"], "n_folds": res["n_folds"],
             "seed": res["seed"], "k": res["k"], "threshold": res["threshold"],
+            "protocol": res["protocol"], "relevant": res["relevant"],
             "grid": res["grid"], "base_params": base,
             "cells": [{"params": c["params"], "mean": c["mean"], "std": c["std"],
                        "rank": c["rank"], "diverged": c.get("diverged")}
@@ -234,6 +256,13 @@ def _fmt_value(v, measure, threshold) -> str:
 
     shown = display_value(v, measure, threshold)
     return shown if isinstance(shown, str) else f"{shown:.4f}"
+
+
+def _fold_line(f: dict, k: int, threshold) -> str:
+    parts = [f"RMSE {f['rmse']:.4f}"] if "rmse" in f else []
+    m = f"precision@{k}"
+    parts.append(f"{m} {_fmt_value(f[m], m, threshold)}")
+    return ", ".join(parts)
 
 
 def _clean(obj):

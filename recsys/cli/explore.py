@@ -69,15 +69,19 @@ def register(sub) -> None:
 
 
 # ---------------------------------------------------------------------------- helpers
-def fit_model(args, ratings):
-    """The model of the shared options, fitted on every rating of ``ratings``; and its name."""
-    from ..models import describe, fit_full, get_spec
+def fit_model(args, ratings, popularity: bool = True):
+    """The model of the shared options, fitted on every rating of ``ratings``.
+
+    A factor model: svd, nmf, als, bpr, and (``popularity``: explain, recommend) mostpop, whose
+    single 'factor' is the popularity."""
+    from ..models import describe, factor_names, fit_full, get_spec
     from .common import model_from_args
 
     name, params, engine = model_from_args(args)
     spec = get_spec(name)
-    if spec.name not in ("svd", "nmf"):
-        raise InputError("the explorer needs a matrix factorisation: --algo svd or nmf",
+    allowed = factor_names(with_popularity=popularity)
+    if spec.name not in allowed:
+        raise InputError("the explorer needs item factors: --algo " + ", ".join(allowed),
                          value=name)
     print(f"fitting {describe(name, params, engine)} on {ratings.n_ratings} ratings…",
           file=sys.stderr, flush=True)
@@ -139,7 +143,7 @@ def run_similar(args) -> int:
     _check_n(args.n)
     ratings = load_sample(args)
     ratings.item_inner(args.item)  # unknown item: fail before fitting
-    algo = fit_model(args, ratings)
+    algo = fit_model(args, ratings, popularity=False)
     df = similar_items(algo, ratings, args.item, n=args.n, metric=args.metric,
                        min_ratings=args.min_ratings)
     if args.json:
@@ -161,7 +165,7 @@ def run_map(args) -> int:
         if not parent.is_dir():
             raise InputError("cannot write the map: no such folder", file=str(parent))
     ratings = load_sample(args)
-    algo = fit_model(args, ratings)
+    algo = fit_model(args, ratings, popularity=False)
 
     def progress(done, total):
         print(f"t-SNE iteration {done}/{total}", file=sys.stderr, flush=True)

@@ -30,6 +30,9 @@ def run_foldin(args) -> int:
 
     if args.n < 1:
         raise InputError("-n must be at least 1", value=args.n)
+    if args.algo not in ("svd", "nmf"):   # ALS and BPR learn scores, not ratings to fold in
+        raise InputError("fold-in needs a rating matrix factorisation: --algo svd or nmf",
+                         value=args.algo)
     pairs = F.parse_rate_arg(args.rate)
     ratings = load_sample(args)
     F.check_against_data(ratings, pairs)               # fail before fitting
