@@ -3,8 +3,6 @@ from ui.sidebar import sidebar
 
 sel = sidebar()
 
-import time  # noqa: E402
-
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import plotly.graph_objects as go  # noqa: E402
@@ -13,9 +11,9 @@ from plotly.subplots import make_subplots  # noqa: E402
 
 from recsys.errors import InputError  # noqa: E402
 from recsys.safetext import md  # noqa: E402
-from recsys.evaluate import (HIGHER_IS_BETTER, auto_jobs, grid_cells, grid_measures,  # noqa: E402
-                             grid_result, grid_search, grid_table, warm_workers,
-                             check_threshold, reference_results)
+from recsys.evaluate import (HIGHER_IS_BETTER, grid_cells, grid_measures,  # noqa: E402
+                             grid_search, grid_table, reference_results)
+from ui import jobs  # noqa: E402
 from recsys.models import REGISTRY, describe, get_spec, normalize_params  # noqa: E402
 from ui.model import (bind, effective_engine, model_controls, set_active_model,  # noqa: E402
                       stored_params)
@@ -98,8 +96,11 @@ if cells:
     else:
         st.caption(msg)
 
-jobs = auto_jobs(sel.ratings.n_ratings, n_fits, engine=engine)
-warm_workers(jobs)
+settings = {"data": sel.key, "algorithm": algo, "grid": str(grid), "base": str(base),
+            "engine": engine, "folds": n_folds, "measure": measure}
+SETTING_LABELS = {"data": "sample", "algorithm": "algorithm", "grid": "grid values",
+                  "base": "other parameters", "engine": "engine", "folds": "folds",
+                  "measure": "measure"}
 run = st.button("Run grid search", type="primary", disabled=not cells or too_big, key="grid_run")
 
 AXES = ("n_factors", "n_epochs")
@@ -154,80 +155,64 @@ def heatmaps(cells: list, done: dict, measure: str, best: int | None):
     return fig
 
 
-live = st.session_state.get("grid_live")
-if live and live["status"] == "running" and not run:
-    # the previous run was interrupted (Stop or another widget): keep the cells that finished
-    live["status"] = "stopped"
-    a = live["args"]
-    res = grid_result(a["algo"], a["engine"], a["measure"], a["grid"], a["n_folds"], a["seed"],
-                      10, check_threshold(None, sel.ratings), a["base"],
-                      list(live["done"].values()), len(live["cells"]))
-    st.session_state["grid_last"] = {"result": res, "cells": live["cells"],
-                                     "engine": a["engine"], "dataset": live["dataset"],
-                                     "users": live["users"]}
+def _grid_job(job, ratings, algo_, grid_, engine_, n_folds_, seed, measure_, base_):
+    """The grid, then the reference rows (a worker thread: progress through job.report)."""
+    res = grid_search(ratings, algo_, grid_, engine_, n_folds=n_folds_, seed=seed,
+                      measure=measure_, callback=job.report, base_params=base_,
+                      should_stop=lambda: job.cancelled)
+    refs = [] if job.cancelled else reference_results(ratings, n_folds=n_folds_, seed=seed)
+    return {"result": res, "references": refs}
+
 
 if run:
-    progress = st.progress(0.0, text="Starting…")
-    slot = st.empty()
-    done: dict = {}
-    st.session_state["grid_live"] = {
-        "status": "running", "cells": cells, "done": done, "dataset": sel.label,
-        "users": sel.sample_users,
-        "args": {"algo": algo, "engine": engine, "measure": measure, "grid": grid,
-                 "n_folds": n_folds, "seed": sel.seed, "base": base}}
-    t0 = time.perf_counter()
-    last_tick = [0.0]
-    best_so_far = [None]
-    with st.status(f"Grid search: {len(cells)} cells × {n_folds} folds…") as status:
-        tick = st.empty()
+    jobs.start("grid_job", "grid search", _grid_job, sel.ratings, algo, grid, engine, n_folds,
+               sel.seed, measure, base, settings={**settings, "cells": cells})
+progress = st.empty()
+slot = st.empty()
+done: dict = {}
+best_so_far = [None]
+live_cells = (st.session_state.get("grid_job").settings.get("cells", cells)
+              if st.session_state.get("grid_job") is not None else cells)
 
-        def should_stop():
-            now = time.perf_counter()
-            if now - last_tick[0] > 0.5:
-                last_tick[0] = now
-                tick.caption(f"{now - t0:.1f} s elapsed")
-            return False
 
-        def on_cell(cell):
-            done[cell["index"]] = cell
-            v = cell["mean"][measure]
-            best_v = None if best_so_far[0] is None else done[best_so_far[0]]["mean"][measure]
-            better = not cell.get("diverged") and (
-                best_v is None or (v > best_v if higher else v < best_v))
-            if better:
-                best_so_far[0] = cell["index"]
-            progress.progress(len(done) / len(cells), text=f"{len(done)}/{len(cells)} cells")
-            status.write(f"{md(cell['params'])}: " + (
-                "diverged (SGD overflowed: this cell has no score)" if cell.get("diverged")
-                else f"{_label(measure)} {cell['mean'][measure]:.4f}"))
-            slot.plotly_chart(heatmaps(cells, done, measure, best_so_far[0]),
-                              key=f"grid_live_{len(done)}")
+def on_cell(cell):
+    done[cell["index"]] = cell
+    v = cell["mean"][measure]
+    best_v = None if best_so_far[0] is None else done[best_so_far[0]]["mean"][measure]
+    better = not cell.get("diverged") and (
+        best_v is None or (v > best_v if higher else v < best_v))
+    if better:
+        best_so_far[0] = cell["index"]
+    progress.progress(len(done) / max(len(live_cells), 1),
+                      text=f"{len(done)}/{len(live_cells)} cells; last {md(cell['params'])}: "
+                      + ("diverged" if cell.get("diverged")
+                         else f"{_label(measure)} {v:.4f}"))
+    slot.plotly_chart(heatmaps(live_cells, done, measure, best_so_far[0]),
+                      key=f"grid_live_{len(done)}")
 
-        stop_slot = st.empty()
-        stop_slot.button("Stop", key="grid_stop",
-                         help="Stops the search; the cells done so far stay in the results.")
-        try:
-            res = grid_search(sel.ratings, algo, grid, engine, n_folds=n_folds, seed=sel.seed,
-                              measure=measure, callback=on_cell, n_jobs=jobs, base_params=base,
-                              should_stop=should_stop)
-            status.write("Reference rows: global mean and BaselineOnly on the same folds…")
-            refs = reference_results(sel.ratings, n_folds=n_folds, seed=sel.seed)
-        except InputError as err:
-            status.update(label="Failed", state="error")
-            st.error(md(err))
-            st.stop()
-        stop_slot.empty()
-        st.session_state["grid_live"]["status"] = "done"
-        status.update(label=f"Done in {time.perf_counter() - t0:.1f} s", state="complete")
-    slot.empty()
-    progress.empty()
-    st.session_state["grid_last"] = {"result": res, "cells": cells, "engine": engine,
-                                     "dataset": sel.label, "users": sel.sample_users,
-                                     "references": refs}
+
+job = jobs.follow("grid_job", on_cell)
+progress.empty()
+slot.empty()
+if job is not None:
+    st.session_state.pop("grid_job", None)
+    out = job.result if job.state in ("done", "cancelled") else None
+    if out is None:
+        jobs.result_or_error(job)
+    else:
+        js = dict(job.settings)
+        st.session_state["grid_last"] = {"result": out["result"], "cells": js.pop("cells"),
+                                         "engine": js.get("engine", engine),
+                                         "dataset": sel.label, "users": sel.sample_users,
+                                         "references": out["references"], "settings": js,
+                                         "seconds": job.run_seconds}
 
 last = st.session_state.get("grid_last")
 if last:
     res = last["result"]
+    note = jobs.stale_note(last.get("settings", {}), settings, SETTING_LABELS)
+    if note:
+        st.warning(md(note))
     if res["stopped"]:
         st.warning(f"The last search was stopped: {len(res['cells'])} of {len(last['cells'])} "
                    "cells finished; the best is among those.")

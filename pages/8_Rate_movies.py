@@ -21,6 +21,7 @@ from recsys import foldin as F  # noqa: E402
 from recsys.embed import item_map  # noqa: E402
 from recsys.errors import InputError  # noqa: E402
 from recsys.safetext import md  # noqa: E402
+from ui import jobs  # noqa: E402
 from recsys.explain import model_parts  # noqa: E402
 from recsys.recommend import search_titles  # noqa: E402
 
@@ -396,12 +397,16 @@ with tabs[4]:
     settings = (sel.key, desc, tuple(in_sample.items()), int(n), int(min_ratings))
     if st.button("Compare with a refit", key="rate_refit", disabled=fold.cold_start,
                  help="Rate at least one movie first." if fold.cold_start else None):
-        with st.spinner(f"Refitting {desc} on {r.n_ratings + fold.n_ratings:,} ratings…"):
-            try:
-                st.session_state["rate_refit_result"] = (settings, F.refit_compare(
-                    algo, r, fold, name, params, engine, n=n, min_ratings=min_ratings))
-            except InputError as err:
-                st.error(md(err))
+        jobs.start("rate_refit_job", "refit with your ratings",
+                   lambda job: F.refit_compare(algo, r, fold, name, params, engine, n=n,
+                                               min_ratings=min_ratings),
+                   settings={"key": settings})
+    rjob = jobs.follow("rate_refit_job")
+    if rjob is not None:
+        st.session_state.pop("rate_refit_job", None)
+        got = jobs.result_or_error(rjob)
+        if got is not None:
+            st.session_state["rate_refit_result"] = (rjob.settings["key"], got)
     saved = st.session_state.get("rate_refit_result")
     if saved is not None:
         done_for, cmp = saved

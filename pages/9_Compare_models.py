@@ -4,20 +4,18 @@ from ui.sidebar import sidebar
 
 sel = sidebar()
 
-import time  # noqa: E402
-
 import plotly.graph_objects as go  # noqa: E402
 import streamlit as st  # noqa: E402
 from plotly.subplots import make_subplots  # noqa: E402
 
 from recsys.compare import (COMPARE_ALGOS, compare_models, comparison_table,  # noqa: E402
                             lessons)
-from recsys.errors import InputError  # noqa: E402
-from recsys.evaluate import summarize  # noqa: E402
 from recsys.models import REGISTRY, describe  # noqa: E402
 from recsys.ranking import RELEVANT, TEST_ITEMS_CAVEAT, measure_label  # noqa: E402
 from ui.model import bind, effective_engine, model_controls, ui_params  # noqa: E402
+from ui import jobs  # noqa: E402
 from ui.pickers import threshold_slider  # noqa: E402
+from recsys.safetext import md  # noqa: E402
 
 model_controls(sel)
 
@@ -49,9 +47,14 @@ with st.expander("Why not rank only each user's test movies, as before?"):
 
 engine = effective_engine(sel, "svd")
 params = {a: ui_params(a, sel.seed) for a in algos}
-settings = {"data": sel.key, "algos": list(algos), "params": params, "engine": engine,
+settings = {"data": sel.key, "dataset": sel.dataset, "users": sel.sample_users,
+            "algos": list(algos), "params": params, "engine": engine,
             "n_folds": n_folds, "k": k, "relevant": relevant,
             "threshold": None if relevant == "all" else threshold, "seed": sel.seed}
+SETTING_LABELS = {"data": "sample", "dataset": "dataset", "users": "users",
+                  "algos": "models", "params": "model parameters", "engine": "engine",
+                  "n_folds": "folds", "k": "k", "relevant": "relevant movies",
+                  "threshold": "threshold", "seed": "seed"}
 st.caption(f"{len(algos)} models × {n_folds} folds = {len(algos) * n_folds} fits on "
            f"{sel.ratings.n_ratings:,} ratings. Parameters: the model controls in the sidebar "
            "and on the Cross-validation page (defaults unless changed).")
@@ -59,69 +62,42 @@ b = st.columns([2, 5])
 run = b[0].button("Run the comparison", type="primary", disabled=not algos, key="cmp_run")
 
 
-def _partial(live) -> list[dict]:
-    out = []
-    for a, folds in live["folds"].items():
-        if not folds:
-            continue
-        folds = sorted(folds, key=lambda f: f["fold"])
-        mean, std = summarize(folds, live["settings"]["k"])
-        out.append({"algo": a, "k": live["settings"]["k"], "folds": folds, "mean": mean,
-                    "std": std, "n_folds": live["settings"]["n_folds"], "stopped": True})
-    return out
+def _compare_job(job, ratings, s):
+    return compare_models(ratings, s["algos"], s["params"], s["engine"], n_folds=s["n_folds"],
+                          seed=s["seed"], k=s["k"], threshold=s["threshold"] or 4.0,
+                          relevant=s["relevant"], callback=lambda a, f: job.report((a, f)),
+                          should_stop=lambda: job.cancelled)
 
-
-live = st.session_state.get("cmp_live")
-if live and live["status"] == "running" and not run:
-    live["status"] = "stopped"      # interrupted (Stop or another widget): keep what finished
-    st.session_state["cmp_last"] = {"results": _partial(live), "settings": live["settings"],
-                                    "stopped": True}
 
 if run:
-    live = {"status": "running", "folds": {a: [] for a in algos}, "settings": settings}
-    st.session_state["cmp_live"] = live
-    stop_slot = st.empty()
-    stop_slot.button("Stop", key="cmp_stop", help="Stops after the fold that is running; the "
-                                                  "folds done so far are kept.")
-    progress = st.progress(0.0, text="Starting…")
-    total = len(algos) * n_folds
-    t0 = time.perf_counter()
-    last_tick = [0.0]
-    with st.status("Comparing models…", expanded=False) as status:
-        tick = st.empty()
+    jobs.start("cmp_job", "model comparison", _compare_job, sel.ratings, settings,
+               settings=settings)
+progress = st.empty()
+counts: dict = {}
 
-        def on_fold(algo, res):
-            live["folds"][algo].append(res)
-            done = sum(len(v) for v in live["folds"].values())
-            progress.progress(done / total,
-                              text=f"{REGISTRY[algo].label}: fold {res['fold'] + 1} of "
-                                   f"{n_folds} ({done}/{total})")
-            status.write(f"{REGISTRY[algo].label}, fold {res['fold'] + 1}: "
-                         f"{measure_label(f'precision@{k}')} {res[f'precision@{k}']:.3f}, fit "
-                         f"{res['fit_time']:.2f} s")
 
-        def should_stop() -> bool:
-            now = time.perf_counter()
-            if now - last_tick[0] > 0.5:    # touching the page lets Stop interrupt at once
-                last_tick[0] = now
-                tick.caption(f"{now - t0:.1f} s elapsed")
-            return False
+def on_fold(event):
+    algo, res = event
+    counts[algo] = counts.get(algo, 0) + 1
+    total = len(settings["algos"]) * n_folds
+    n = sum(counts.values())
+    progress.progress(min(1.0, n / max(total, 1)),
+                      text=f"{REGISTRY[algo].label}: fold {res['fold'] + 1} of {n_folds}; "
+                           f"{measure_label(f'precision@{k}')} {res[f'precision@{k}']:.3f} "
+                           f"({n}/{total})")
 
-        try:
-            results = compare_models(sel.ratings, algos, params, engine, n_folds=n_folds,
-                                     seed=sel.seed, k=k, threshold=threshold,
-                                     relevant=relevant, callback=on_fold,
-                                     should_stop=should_stop)
-        except InputError as err:
-            live["status"] = "error"
-            status.update(label="Failed", state="error")
-            st.error(str(err))
-            st.stop()
-        status.update(label=f"Done in {time.perf_counter() - t0:.1f} s", state="complete")
-    live["status"] = "done"
-    stop_slot.empty()
-    progress.empty()
-    st.session_state["cmp_last"] = {"results": results, "settings": settings, "stopped": False}
+
+job = jobs.follow("cmp_job", on_fold)
+progress.empty()
+if job is not None:
+    st.session_state.pop("cmp_job", None)
+    out = job.result if job.state in ("done", "cancelled") else None
+    if out is None:
+        jobs.result_or_error(job)
+    elif out:
+        st.session_state["cmp_last"] = {
+            "results": out, "settings": job.settings,
+            "stopped": job.state == "cancelled" or any(r["stopped"] for r in out)}
 
 
 def lesson_figure(table, k: int) -> go.Figure:
@@ -169,9 +145,9 @@ last = st.session_state.get("cmp_last")
 if last and last["results"]:
     if last["stopped"]:
         st.warning("The last comparison was stopped: only the folds that finished are shown.")
-    if last["settings"] != settings:
-        st.warning("Stale: these results were computed for other settings (data, models, "
-                   "parameters, folds, k or relevance). Press *Run the comparison* to update.")
+    note = jobs.stale_note(last["settings"], settings, SETTING_LABELS)
+    if note:
+        st.warning(md(note))
     kk = last["settings"]["k"]
     table = comparison_table(last["results"])
     st.subheader("What to notice")
@@ -211,7 +187,7 @@ if last and last["results"]:
     s = last["settings"]
     rel = ("every held-out movie is relevant" if s["relevant"] == "all"
            else f"relevant = held-out rating ≥ {s['threshold']:g}")
-    cmd = (f"python -m recsys cv {s['data'][0]} --sample-users {s['data'][1]} --seed "
+    cmd = (f"python -m recsys cv {s['dataset']} --sample-users {s['users']} --seed "
            f"{s['seed']} --folds {s['n_folds']} --k {kk} --protocol full --relevant "
            f"{s['relevant']}" + (f" --threshold {s['threshold']:g}" if s["threshold"] else "")
            + (" --engine surprise" if s["engine"] == "surprise" else "") + " --algo NAME")

@@ -59,7 +59,7 @@ def test_compare_page_runs_only_on_the_button_and_matches_the_core():
     assert [float(v) for v in table["rmse"][:3]] == [
         pytest.approx(r_["mean"]["rmse"], abs=5e-4) for r_ in results[:3]]
     assert list(table["precision@10"]) == [r_["mean"]["precision@10"] for r_ in results]
-    settings = at.session_state["cmp_live"]["settings"]
+    settings = at.session_state["cmp_last"]["settings"]
     assert settings["n_folds"] == 3 and settings["k"] == 10
     texts = _texts(at)
     assert "What to notice" in [s.value for s in at.subheader]

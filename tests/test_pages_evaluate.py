@@ -201,12 +201,23 @@ def test_results_for_other_settings_are_marked_stale():
     assert "folds 3 → 2" in warn
 
 
-def test_an_interrupted_grid_search_keeps_the_finished_cells():
+def test_a_stopped_grid_search_keeps_the_finished_cells():
+    """The grid's job cancelled after its first cell: that cell is the result, said so."""
+    from recsys.evaluate import grid_search
+    from recsys.jobs import Job
+
+    sample = load_dataset("synthetic").sample_users(40, seed=0)
+    seen = []
+    part = grid_search(sample, "svd", {"n_factors": [2, 6], "n_epochs": [2]}, "surprise",
+                       n_folds=2, seed=0, callback=seen.append, should_stop=lambda: len(seen) >= 1,
+                       base_params={"random_state": 0})
+    assert part["stopped"] and len(part["cells"]) == 1
     at = _app(GRID, grid_factors="2, 6", grid_epochs="2", grid_folds=2)
-    at.button(key="grid_run").click().run()
-    live = dict(at.session_state["grid_live"])
-    first = {0: live["done"][0]}
-    at.session_state["grid_live"] = {**live, "status": "running", "done": first}
+    job = Job(98, "s", "grid search", lambda j: None)
+    job.state, job.result, job.seen = "cancelled", {"result": part, "references": []}, 0
+    job.settings = {"cells": [{"n_factors": 2, "n_epochs": 2}, {"n_factors": 6, "n_epochs": 2}]}
+    job._done.set()
+    at.session_state["grid_job"] = job
     at.run()
     assert not at.exception
     assert any("1 of 2 cells finished" in w.value for w in at.warning)
