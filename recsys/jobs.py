@@ -17,7 +17,9 @@ A job is ``fn(job, *args, **kwargs)``: it calls ``job.report(payload)`` to publi
 asks it to stop; a job still queued is dropped at once.
 
 Workers are daemon threads of the server process: they end with it (no orphan processes), and
-nothing here imports streamlit.
+nothing here imports streamlit. On Linux each worker thread lowers its own scheduling priority
+(nice ``JOB_NICE``, 5): when the cores are busy, the threads that serve page loads run first and
+the heavy work takes the rest; alone on the machine a job runs at full speed.
 """
 from __future__ import annotations
 
@@ -29,6 +31,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 STATES = ("queued", "running", "done", "failed", "cancelled")
+#: Nice value of the worker threads (0 keeps the server's priority).
+JOB_NICE = int(os.environ.get("FACTORLAB_JOB_NICE", "5"))
 
 
 @dataclass(eq=False)
@@ -166,6 +170,11 @@ class JobQueue:
                 self._lock.wait(timeout=1.0)
 
     def _work(self) -> None:
+        if JOB_NICE and hasattr(os, "setpriority") and hasattr(threading, "get_native_id"):
+            try:   # Linux: nice is per thread; threads this one starts inherit it
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), JOB_NICE)
+            except OSError:
+                pass
         while True:
             job = self._next()
             state = "done"

@@ -78,3 +78,15 @@ def test_workers_are_daemon_threads():
     assert j.wait(10)
     names = [t for t in threading.enumerate() if t.name.startswith("factorlab-job-")]
     assert names and all(t.daemon for t in names)
+
+
+def test_workers_run_at_a_lower_priority():
+    import os
+
+    from recsys.jobs import JOB_NICE
+
+    q = JobQueue(workers=1)
+    j = q.submit("A", "nice", lambda job: os.getpriority(os.PRIO_PROCESS,
+                                                         threading.get_native_id()))
+    assert j.wait(10)
+    assert j.result == os.getpriority(os.PRIO_PROCESS, 0) + JOB_NICE or j.result == 19

@@ -3,7 +3,11 @@
 Each session opens the Cross validation page and runs the default CV (SVD, 500 users of the
 demo data, 5 folds); the first session also runs the default grid search. Sessions arrive
 0.3 s apart, so later page opens happen while earlier sessions' CVs run. Bounded: one
-Chromium, N contexts, every wait capped, each level at most ``LEVEL_SECONDS``.
+Chromium, N contexts, every wait capped, each level at most ``LEVEL_SECONDS``. The server is
+warmed by one browser visit first (data loaded, kernels compiled), as a classroom server is.
+
+In a classroom the browsers run on the students' machines; here they share the server's 2
+cores, so Chromium runs at nice 10 (the server at 0) to keep the measurement about the server.
 
 Measured per level:
 - server side, from the server's own log of script runs (``serve_timed``: Streamlit's
@@ -156,12 +160,32 @@ async def _session(browser, url, k, results, grid: bool):
         await ctx.close()
 
 
-async def _level(url, n):
+def _niced_chromium(folder: Path) -> str:
+    """A wrapper that starts Chromium at nice 10 (see the module docstring)."""
+    path = folder / "chromium-nice"
+    path.write_text(f'#!/bin/sh\nexec nice -n 10 {CHROMIUM} "$@"\n')
+    path.chmod(0o755)
+    return str(path)
+
+
+async def _warm(url, exe):
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=exe, headless=True, args=ARGS)
+        page = await browser.new_page(viewport={"width": 1280, "height": 720})
+        await page.goto(url + "/Cross_validation", timeout=180_000)
+        await page.wait_for_selector(".st-key-cv_run button", timeout=180_000)
+        await page.wait_for_selector(IDLE, timeout=180_000)
+        await browser.close()
+
+
+async def _level(url, n, exe):
     from playwright.async_api import async_playwright
 
     results: list[dict] = []
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        browser = await pw.chromium.launch(executable_path=exe, headless=True, args=ARGS)
         tasks = []
         for k in range(n):
             tasks.append(asyncio.create_task(_session(browser, url, k, results, grid=k == 0)))
@@ -199,12 +223,14 @@ def run(quick: bool = False) -> list[dict]:
     for n in ((1, 5) if quick else LEVELS):
         with tempfile.TemporaryDirectory() as tmp:
             log = Path(tmp) / "runs.jsonl"
+            exe = _niced_chromium(Path(tmp))
             proc, url = start_server(log)
             try:
                 # warm the server (data loaded, kernels compiled) outside the measurement
-                urllib.request.urlopen(url + "/", timeout=60).read()
+                asyncio.run(_warm(url, exe))
+                log.write_text("")
                 t = time.perf_counter()
-                results = asyncio.run(_level(url, n))
+                results = asyncio.run(_level(url, n, exe))
                 wall = time.perf_counter() - t
                 rss, peak = _rss_mb(proc.pid)
             finally:
