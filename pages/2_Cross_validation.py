@@ -25,8 +25,9 @@ model_controls(sel)
 
 st.title("Cross-validation")
 st.markdown(
-    "Each algorithm is trained on k − 1 folds of the sample's ratings and tested on the last, "
-    "k times (Surprise's `KFold`, shuffled with the sidebar seed, so the same seed gives the "
+    "Each algorithm is trained on all folds of the sample's ratings but one and tested on that "
+    "one, once per fold (Surprise's `KFold`, shuffled with the sidebar seed, so the same seed "
+    "gives the "
     "same folds and the same numbers as `python -m recsys cv`). Rating error (RMSE, MAE) sits "
     "next to ranking quality (precision, recall, NDCG, MAP and hit rate of each user's top-k), "
     "because users meet a recommender through its top-N. ALS, BPR and MostPopular give scores, "
@@ -40,6 +41,7 @@ TUTORIAL_PARAMS = {"n_factors": 30, "n_epochs": 100, "biased": True}
 def _tutorial_preset():
     for key, value in TUTORIAL.items():
         st.session_state[key] = value
+    st.session_state["cv_tutorial_applied"] = True
     for algo in ("svd", "nmf"):
         for p, v in TUTORIAL_PARAMS.items():
             st.session_state[param_key(algo, p)] = v
@@ -62,9 +64,17 @@ with top[1]:
               help="The notebook's run: 500 sampled users, SVD and NMF with n_factors=30, "
                    "n_epochs=100, biased=True, 5 folds.")
 
+if st.session_state.pop("cv_tutorial_applied", False):
+    st.info("Tutorial settings applied: 500 users, SVD and NMF with n_factors=30, n_epochs=100, "
+            "biased, 5 folds. These are also the model parameters of the explorer pages "
+            "(breakdown, Top N, similar movies, map, rate movies): change them in the sidebar's "
+            "Model box.")
 c = st.columns(3)
-n_folds = c[0].slider("Folds", 2, 10, **bind("cv_folds", 5))
-k = c[1].slider("k (top-k for precision/recall/NDCG)", 1, 50, **bind("cv_k", 10))
+n_folds = c[0].slider("Folds", 2, 10, **bind("cv_folds", 5, lo=2, hi=10),
+                      help="How many parts the ratings are split into; each part is the test "
+                           "set once.")
+k = c[1].slider("Top-k cut-off", 1, 50, **bind("cv_k", 10, lo=1, hi=50),
+                help="Precision@k, recall@k, NDCG@k: the first k movies of each user's list.")
 threshold = threshold_slider(c[2], sel.ratings, "cv_threshold")
 
 PROTOCOL_TEXT = {"full": "Full catalogue: rank every movie the user has not rated in training",
@@ -169,16 +179,23 @@ def means_figure(results: list[dict], k: int):
     names = ("rmse", "mae", f"precision@{k}", f"recall@{k}", f"ndcg@{k}")
     fig = make_subplots(rows=1, cols=len(names), subplot_titles=[measure_label(n)
                                                                  for n in names])
-    for n, res in enumerate(results):
-        for m, measure in enumerate(names):
-            if measure not in res["mean"]:      # no RMSE/MAE for ALS, BPR, MostPopular
-                continue
-            fig.add_trace(go.Bar(x=[REGISTRY[res["algo"]].label.split(" (")[0]],
-                                 y=[res["mean"][measure]],
-                                 error_y=dict(type="data", array=[res["std"][measure]]),
+    for m, measure in enumerate(names):
+        lows, highs = [], []
+        for n, res in enumerate(results):
+            if measure not in res["mean"] or res["mean"][measure] != res["mean"][measure]:
+                continue                        # no RMSE/MAE for ALS, BPR, MostPopular
+            mean, std = res["mean"][measure], res["std"][measure]
+            lows.append(mean - std)
+            highs.append(mean + std)
+            fig.add_trace(go.Bar(x=[REGISTRY[res["algo"]].label.split(" (")[0]], y=[mean],
+                                 error_y=dict(type="data", array=[std]),
+                                 text=[f"{mean:.4f}"], textposition="inside",
                                  marker_color=PALETTE[n % len(PALETTE)], showlegend=False),
                           row=1, col=m + 1)
-    fig.update_layout(height=320, margin=dict(t=40, b=10))
+        if lows:   # the axis spans the values, not 0..max: 0.9675 and 1.0083 must look apart
+            pad = max(0.15 * (max(highs) - min(lows)), 0.002)
+            fig.update_yaxes(range=[min(lows) - pad, max(highs) + pad], row=1, col=m + 1)
+    fig.update_layout(height=330, margin=dict(t=40, b=10))
     return fig
 
 

@@ -121,8 +121,13 @@ def heatmaps(cells: list, done: dict, measure: str, best: int | None):
                  next((k for k in keys if k != y_key), None))
     extra = [k for k in keys if k not in (y_key, x_key)]
     groups = list(dict.fromkeys(tuple(c[k] for k in extra) for c in cells)) or [()]
-    fig = make_subplots(rows=1, cols=len(groups), horizontal_spacing=0.06,
-                        subplot_titles=[", ".join(f"{k}={v:g}" for k, v in zip(extra, grp))
+    n_cols = min(len(groups), 3)          # at most 3 panels a row: titles never overlap
+    n_rows = -(-len(groups) // n_cols)
+    short = {"lr_all": "lr", "reg_all": "reg", "n_factors": "k", "n_epochs": "epochs"}
+    fig = make_subplots(rows=n_rows, cols=n_cols, horizontal_spacing=0.08,
+                        vertical_spacing=0.18 if n_rows > 1 else 0.1,
+                        subplot_titles=[", ".join(f"{short.get(k, k)}={v:g}"
+                                                  for k, v in zip(extra, grp))
                                         for grp in groups] if extra else None)
     ys = sorted({c[y_key] for c in cells})
     xs = sorted({c[x_key] for c in cells}) if x_key else [""]
@@ -148,10 +153,10 @@ def heatmaps(cells: list, done: dict, measure: str, best: int | None):
                                  colorbar=dict(title=_label(measure)),
                                  hovertemplate=f"{y_key}=%{{y}}<br>{x_key}=%{{x}}<br>"
                                                f"{measure}=%{{z:.4f}}<extra></extra>"),
-                      row=1, col=gi + 1)
+                      row=gi // n_cols + 1, col=gi % n_cols + 1)
     fig.update_xaxes(title_text=x_key or "", type="category")
     fig.update_yaxes(title_text=y_key, type="category")
-    fig.update_layout(height=360, margin=dict(t=40, b=10))
+    fig.update_layout(height=330 * n_rows + 30, margin=dict(t=40, b=10))
     return fig
 
 

@@ -14,7 +14,7 @@ scores_only = getattr(algo, "scores_not_ratings", False)
 
 from recsys.errors import InputError  # noqa: E402
 from recsys.safetext import csv_safe, md, safe_name  # noqa: E402
-from recsys.recommend import top_n, user_top_rated  # noqa: E402
+from recsys.recommend import default_min_ratings, mark_rated, top_n, user_top_rated  # noqa: E402
 
 r = sel.ratings
 st.title("Top N recommendations")
@@ -47,14 +47,19 @@ c1, c2, c3 = st.columns([2, 2, 2])
 with c1:
     user = user_picker(r)
 with c2:
-    n = st.slider("How many movies", 1, 50, **bind("top_n", 10))
+    n = st.slider("How many movies", 1, 50, **bind("top_n", 10, lo=1, hi=50))
     cap = min(int(r.ratings_per_item().max()), 500)
+    min_default = min(default_min_ratings(r), cap)
     min_ratings = st.slider("Minimum ratings per movie", 0, cap,
-                            **bind("top_min_ratings", 0, lo=0, hi=cap),
+                            **bind("top_min_ratings", min_default, lo=0, hi=cap),
                             help="Movies with fewer ratings have noisy factors: filter them out.")
 with c3:
     exclude = st.checkbox("Exclude movies the user already rated",
                           **bind("top_exclude_rated", True))
+st.caption(f"Default minimum: {min_default} ratings per movie, derived from this data (the "
+           "largest of 20, 10, 5, 2 that keeps at least 200 movies). A movie rated once or "
+           "twice keeps factors close to their random start, so its score says little; set 0 "
+           "to see them all.")
 
 try:
     recs = cached_top(sel.key, desc, user, n, exclude, min_ratings, algo, r)
@@ -66,15 +71,22 @@ except InputError as err:
 u_inner = r.user_inner(user)
 st.markdown(f"**User {md(user)}** rated {int(counts[u_inner])} movies.")
 
-cfg = {
-    "rank": st.column_config.NumberColumn("#", width="small"),
-    "year": st.column_config.NumberColumn("year", format="%d"),
-    "est": st.column_config.NumberColumn("predicted (clipped)", format="%.3f"),
-    "score": st.column_config.NumberColumn("score (unclipped)", format="%.4f"),
-    "n_ratings": st.column_config.NumberColumn("ratings"),
-    "mean_rating": st.column_config.NumberColumn("mean rating", format="%.2f"),
-    "rating": st.column_config.NumberColumn("their rating", format="%g"),
+cfg = {   # key columns first and sized, so that they show without scrolling at 1280 px
+    "rank": st.column_config.NumberColumn("#", width=40),
+    "title": st.column_config.TextColumn("title", width=230),
+    "est": st.column_config.NumberColumn("predicted", format="%.2f", width=80,
+                                         help="The estimate clipped to the rating scale, as "
+                                              "predict() returns it."),
+    "rated": st.column_config.NumberColumn("rated", format="%g", width=60,
+                                           help="The user's own rating: already seen."),
+    "year": st.column_config.NumberColumn("year", format="%d", width=55),
+    "score": st.column_config.NumberColumn("unclipped", format="%.3f", width=80),
+    "n_ratings": st.column_config.NumberColumn("ratings", width=65),
+    "mean_rating": st.column_config.NumberColumn("mean", format="%.2f", width=60),
+    "item": st.column_config.TextColumn("id", width=60),
+    "rating": st.column_config.NumberColumn("their rating", format="%g", width=90),
 }
+ORDER = ["rank", "title", "est", "rated", "year", "score", "n_ratings", "mean_rating", "item"]
 left, right = st.columns([3, 2])
 with left:
     st.subheader(f"Top {len(recs)} " + ("by score" if scores_only else "predicted"))
@@ -83,8 +95,22 @@ with left:
     else:
         if scores_only:   # est = score: one column, named for what it is
             recs = recs.drop(columns=["est"])
-            cfg["score"] = st.column_config.NumberColumn("score (not a rating)", format="%.4f")
-        st.dataframe(recs, hide_index=True, column_config=cfg, key="top_table")
+            cfg["score"] = st.column_config.NumberColumn("score (not a rating)", format="%.4f",
+                                                         width=110)
+        if not exclude:
+            recs = mark_rated(recs, r, user)
+            st.caption("“rated” shows the user's own rating of movies they have already seen.")
+        order = [c for c in ORDER if c in recs.columns]
+        if scores_only:
+            order.insert(2, order.pop(order.index("score")))
+        event = st.dataframe(recs, hide_index=True, column_config=cfg, column_order=order,
+                             key="top_table", on_select="rerun", selection_mode="single-row")
+        picked = event.selection.rows if event is not None else []
+        if picked:   # a row opens its breakdown for this user
+            st.session_state["explain_item"] = str(recs["item"].iat[picked[0]])
+            st.session_state["explain_filter"] = "All"
+            st.switch_page("pages/4_Prediction_breakdown.py")
+        st.caption("Click a row to see how its prediction is made (Prediction breakdown).")
         top = r.rating_scale[1]
         n_top = 0 if scores_only else int((recs["est"] == top).sum())
         if n_top > 1:
@@ -95,4 +121,6 @@ with left:
                            key="top_csv")
 with right:
     st.subheader("Their highest-rated movies")
-    st.dataframe(rated, hide_index=True, column_config=cfg, key="rated_table")
+    st.dataframe(rated, hide_index=True, column_config=cfg, key="rated_table",
+                 column_order=[c for c in ["title", "rating", "year", "n_ratings", "mean_rating",
+                                           "item"] if c in rated.columns])

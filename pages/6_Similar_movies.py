@@ -15,7 +15,7 @@ algo, desc = active_model(sel, factor_names())
 
 from recsys.errors import InputError  # noqa: E402
 from recsys.safetext import md, plotly  # noqa: E402
-from recsys.recommend import search_titles, similar_items  # noqa: E402
+from recsys.recommend import default_min_ratings, search_titles, similar_items  # noqa: E402
 
 r = sel.ratings
 st.title("Similar movies")
@@ -54,11 +54,12 @@ with c1:
               key="rand_movie")
 with c2:
     metric = st.radio("Similarity", list(METRICS), format_func=METRICS.get,
-                      **bind("similar_metric", "cosine"))
-    n = st.slider("How many", 1, 50, **bind("similar_n", 10))
+                      **bind("similar_metric", "cosine", options=list(METRICS)))
+    n = st.slider("How many", 1, 50, **bind("similar_n", 10, lo=1, hi=50))
     cap = min(int(r.ratings_per_item().max()), 500)
+    min_default = min(default_min_ratings(r), cap)
     min_ratings = st.slider("Minimum ratings per movie", 0, cap,
-                            **bind("similar_min_ratings", 0, lo=0, hi=cap),
+                            **bind("similar_min_ratings", min_default, lo=0, hi=cap),
                             help="Rarely rated movies have factors close to their random start.")
 item = st.session_state["similar_item"]
 
@@ -72,7 +73,13 @@ q = r.item_inner(item)
 st.subheader(f"Nearest to {md(labels.get(item, item))}")
 st.caption(f"{int(r.ratings_per_item()[q])} ratings in the sample. "
            + ("Smaller distance = more similar." if metric == "euclidean" else
-              "Larger = more similar."))
+              "Larger = more similar.")
+           + f" Only movies with at least {min_ratings} ratings are listed (default "
+             f"{min_default}, derived from this data).")
+if metric == "euclidean":
+    st.caption("Why Euclidean favours rarely rated movies: regularisation keeps the q_i of a "
+               "movie with few ratings short, close to the origin, so short vectors end up near "
+               "each other whatever their direction. Cosine compares directions only.")
 if sims.empty:
     st.info("No other movie passes the filters.")
     st.stop()
@@ -87,9 +94,21 @@ with left:
     fig.update_layout(height=max(300, 26 * len(sims) + 80), margin=dict(t=10, b=10))
     st.plotly_chart(fig, key="similar_chart")
 with right:
-    st.dataframe(sims, hide_index=True, key="similar_table", column_config={
-        "score": st.column_config.NumberColumn(metric, format="%.4f"),
-        "n_ratings": st.column_config.NumberColumn("ratings"),
-        "year": st.column_config.NumberColumn("year", format="%d"),
-        "mean_rating": st.column_config.NumberColumn("mean rating", format="%.2f"),
-    })
+    event = st.dataframe(
+        sims, hide_index=True, key="similar_table", on_select="rerun",
+        selection_mode="single-row",
+        column_order=[c for c in ["title", "score", "n_ratings", "year", "mean_rating", "item"]
+                      if c in sims.columns],
+        column_config={
+            "title": st.column_config.TextColumn("title", width=200),
+            "score": st.column_config.NumberColumn(metric, format="%.3f", width=80),
+            "n_ratings": st.column_config.NumberColumn("ratings", width=65),
+            "year": st.column_config.NumberColumn("year", format="%d", width=55),
+            "mean_rating": st.column_config.NumberColumn("mean", format="%.2f", width=60),
+            "item": st.column_config.TextColumn("id", width=60),
+        })
+    picked = event.selection.rows if event is not None else []
+    if picked:   # a row: that movie highlighted on the factor map, with its neighbours
+        st.session_state["map_query"] = str(sims["item"].iat[picked[0]])
+        st.switch_page("pages/7_Factor_map.py")
+    st.caption("Click a row to find that movie on the Factor map.")

@@ -21,6 +21,7 @@ import pandas as pd
 
 from .errors import InputError
 from .explain import check_aligned, model_parts
+from .recommend import default_min_ratings  # noqa: F401  (re-exported for the map page)
 
 METHODS = ("tsne", "pca")
 #: BLAS/OpenMP threads for the maps. One thread: on a busy 2-core machine spinning worker threads
@@ -215,18 +216,6 @@ def genre_agreement(xy: np.ndarray, genres, k: int = 10) -> dict | None:
     n = len(sets)
     chance = float((overlap.sum() - np.trace(overlap)) / (n * (n - 1)))
     return {"share": share, "chance": chance, "k": k, "n": n}
-
-
-def default_min_ratings(ratings, target: int = 20, keep: int = 200) -> int:
-    """The default minimum ratings per movie for maps and lists: the largest of ``target``
-    (20), 10, 5 and 2 that still keeps ``keep`` (200) movies, or half of them when there are
-    fewer than 400; else 1 (every movie). 20 on ml-100k (939 of 1,682 movies)."""
-    counts = ratings.ratings_per_item()
-    need = min(keep, len(counts) // 2)
-    for m in (target, 10, 5, 2):
-        if int((counts >= m).sum()) >= max(need, 2):
-            return m
-    return 1
 
 
 def place_labels(xy: np.ndarray, n: int, *, width: float = 0.14, height: float = 0.035) -> list:

@@ -171,17 +171,57 @@ def effective_engine(sel, name: str) -> str:
     return engine
 
 
-@st.cache_resource(show_spinner="Fitting the model on the whole sample…", max_entries=8)
-def _fit_cached(key: tuple, name: str, params: tuple, engine: str, _ratings):
-    return fit_full(_ratings, name, dict(params), engine)
+#: Above this many ratings a fit of the active model waits for its button (tens of seconds on
+#: the full Netflix Prize); below, it runs at once (well under a second on the demo data).
+AUTO_FIT_MAX = 2_000_000
 
 
-def fitted(sel, name: str, params: dict, engine: str):
-    """``fit_full`` cached by the sample (dataset, its content version, users, seed),
-    algorithm, parameters and engine (shared across sessions: never mutate the returned
-    model)."""
+@st.cache_resource(show_spinner=False)
+def _fitted_store() -> dict:
+    """Fitted active models shared by every session: (sample key, algorithm, parameters,
+    engine) -> model. Bounded to the 8 most recent (never mutate a model taken from it)."""
+    return {}
+
+
+def fitted(sel, name: str, params: dict, engine: str, *, wait: bool = True):
+    """``fit_full`` through the shared job queue, cached by the sample (dataset, its content
+    version, users, seed), algorithm, parameters and engine. Small samples fit at once; above
+    ``AUTO_FIT_MAX`` ratings the page shows a button first (``wait=False`` returns None instead
+    of fitting)."""
+    from ui import jobs
+
     full = normalize_params(name, params)
-    return _fit_cached(sel.key, name, tuple(sorted(full.items())), engine, sel.ratings)
+    key = (sel.key, name, tuple(sorted(full.items())), engine)
+    store = _fitted_store()
+    if key in store:
+        return store[key]
+    if not wait:
+        return None
+    job = st.session_state.get("fit_job")
+    if job is None or getattr(job, "settings", {}).get("key") != key:
+        if sel.ratings.n_ratings > AUTO_FIT_MAX and not st.session_state.get("fit_go") == key:
+            st.info(f"Fitting {describe(name, params, engine)} on {sel.ratings.n_ratings:,} "
+                    "ratings takes a while on this much data: it runs in the background, "
+                    "with a Stop button, when you ask.")
+            if st.button("Fit the model", type="primary", key="fit_start"):
+                st.session_state["fit_go"] = key
+                st.rerun()
+            st.stop()
+        jobs.start("fit_job", f"fit {name}", lambda j: fit_full(sel.ratings, name, full, engine),
+                   settings={"key": key})
+    with st.spinner(f"Fitting {describe(name, params, engine)} on "
+                    f"{sel.ratings.n_ratings:,} ratings…"):
+        job = jobs.follow("fit_job")
+    st.session_state.pop("fit_job", None)
+    if job is None or job.state != "done":
+        if job is not None and isinstance(job.error, InputError):
+            raise job.error
+        jobs.result_or_error(job) if job is not None else None
+        st.stop()
+    while len(store) >= 8:
+        store.pop(next(iter(store)))
+    store[key] = job.result
+    return job.result
 
 
 def active_model(sel, algos=None):
@@ -191,14 +231,13 @@ def active_model(sel, algos=None):
     active model outside it falls back to the first allowed algorithm with a notice. The sidebar
     shows which model is active. Errors (bad parameters) show with ``st.error`` and stop the page.
     """
-    if sel.engine == "fast":
-        warm_up_fast_engine()
     allowed = list(algos or REGISTRY)
     stored = st.session_state.get(ALGO_KEY, DEFAULT_ALGO)
-    name = active_algo(allowed)
-    if stored != name:
+    if stored not in allowed:
         st.sidebar.info(f"{REGISTRY[stored].label} has no factors to explore here; "
-                        f"this page uses {REGISTRY[name].label}.")
+                        f"this page uses {REGISTRY[allowed[0]].label}.")
+    model_controls(sel, allowed)       # the active model can be changed on every page
+    name = active_algo(allowed)
     params = ui_params(name, sel.seed)
     engine = effective_engine(sel, name)
     try:
