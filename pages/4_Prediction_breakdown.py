@@ -77,7 +77,8 @@ with right:
     st.selectbox("Movie (type to search by title or id)", options,
                  **bind("explain_item", options[0], options=options),
                  format_func=lambda i: labels.get(i, i))
-    st.button("🎲 Random movie", on_click=pick_random, args=("explain_item", options), key="rand_item")
+    st.button("Random movie", icon=":material/casino:", on_click=pick_random,
+              args=("explain_item", options), key="rand_item")
 item = st.session_state["explain_item"]
 
 with st.expander("Cold start: try ids the model has never seen"):

@@ -50,7 +50,8 @@ with c1:
     st.selectbox(f"Movie ({len(options)} match{'es' if len(options) != 1 else ''}, most-rated "
                  "first)", options, **bind("similar_item", options[0], options=options),
                  format_func=lambda i: labels.get(i, i))
-    st.button("🎲 Random movie", on_click=pick_random, args=("similar_item", options),
+    st.button("Random movie", icon=":material/casino:", on_click=pick_random,
+              args=("similar_item", options),
               key="rand_movie")
 with c2:
     metric = st.radio("Similarity", list(METRICS), format_func=METRICS.get,

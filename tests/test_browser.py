@@ -165,8 +165,8 @@ def _rate_movies(page):
 ACTIONS = {
     "2_Cross_validation": _run_cv,
     "3_Grid_search": _run_grid,
-    "4_Prediction_breakdown": lambda p: _click(p, "🎲 Random movie"),
-    "5_Top_N": lambda p: _click(p, "🎲 Random user"),
+    "4_Prediction_breakdown": lambda p: _click(p, "Random movie"),
+    "5_Top_N": lambda p: _click(p, "Random user"),
     "6_Similar_movies": lambda p: _type(
         p, "Search titles (partial, case-insensitive; or a movie id)", "star"),
     "7_Factor_map": _factor_map,

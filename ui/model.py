@@ -110,13 +110,15 @@ def warm_up_fast_engine() -> None:
     """Compile (or load from numba's disk cache) the fast kernels once per process, visibly."""
     if st.session_state.get("_fast_warm"):
         return
-    with st.status("Warming up the fast engine (compiling kernels once)…", expanded=False) as s:
-        seconds = _fast_engine_warm()
-        s.update(label=f"Fast engine ready (warm-up {seconds:.1f} s)", state="complete")
+    box = st.empty()    # shown only while the kernels load; gone once they are ready
+    with box.status("Loading the fast engine (its kernels are compiled once, at set-up)…",
+                    expanded=False):
+        _fast_engine_warm()
+    box.empty()
     st.session_state["_fast_warm"] = True
 
 
-def model_controls(sel, algos=None) -> tuple[str, dict]:
+def model_controls(sel, algos=None, show_active: bool = True) -> tuple[str, dict]:
     """Sidebar: the active algorithm and its parameters. Returns ``(name, params)`` with
     params = UI values + the sidebar seed as random_state."""
     if sel.engine == "fast":
@@ -142,7 +144,8 @@ def model_controls(sel, algos=None) -> tuple[str, dict]:
         text = describe(name, params, effective_engine(sel, name))
     except InputError as err:
         text = f"invalid parameters: {err}"
-    st.sidebar.caption(f"Active model: {text}")
+    if show_active:
+        st.sidebar.caption(f"Active model: {text}")
     return name, params
 
 
@@ -236,7 +239,7 @@ def active_model(sel, algos=None):
     if stored not in allowed:
         st.sidebar.info(f"{REGISTRY[stored].label} has no factors to explore here; "
                         f"this page uses {REGISTRY[allowed[0]].label}.")
-    model_controls(sel, allowed)       # the active model can be changed on every page
+    model_controls(sel, allowed, show_active=False)   # changeable on every page
     name = active_algo(allowed)
     params = ui_params(name, sel.seed)
     engine = effective_engine(sel, name)
@@ -246,5 +249,5 @@ def active_model(sel, algos=None):
     except InputError as err:
         st.error(md(err))
         st.stop()
-    st.sidebar.success(f"Active model: {text}", icon="🎯")
+    st.sidebar.success(f"Active model: {text}", icon=":material/target:")
     return algo, text

@@ -22,7 +22,8 @@ def user_picker(r, key: str = "explore_user") -> str:
                      format_func=lambda u: f"user {u}")
     else:
         st.text_input(f"User id ({len(users):,} users)", **bind(key, users[0]))
-    st.button("🎲 Random user", on_click=pick_random, args=(key, users), key="rand_user")
+    st.button("Random user", icon=":material/casino:", on_click=pick_random, args=(key, users),
+              key="rand_user")
     return st.session_state[key]
 
 
