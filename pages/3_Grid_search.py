@@ -13,6 +13,7 @@ from recsys.errors import InputError  # noqa: E402
 from recsys.safetext import md  # noqa: E402
 from recsys.evaluate import (HIGHER_IS_BETTER, grid_cells, grid_measures,  # noqa: E402
                              grid_search, grid_table, reference_results)
+from recsys.ranking import measure_label  # noqa: E402
 from ui import jobs  # noqa: E402
 from recsys.models import REGISTRY, describe, get_spec, normalize_params  # noqa: E402
 from ui.model import (bind, effective_engine, model_controls, set_active_model,  # noqa: E402
@@ -259,8 +260,15 @@ if last:
                         "that a bias model does not."))
     table = grid_table(res)
     table["diverged"] = ["diverged" if c.get("diverged") else "" for c in res["cells"]]
+    if not table["diverged"].any():
+        table = table.drop(columns=["diverged"])
+
+    def _col_label(c_: str) -> str:   # mean_fit_time -> "fit time (s), mean"
+        stat, _, m_ = c_.partition("_")
+        return f"{measure_label(m_)}, {stat}"
+
     st.dataframe(table, hide_index=True,
-                 column_config={c_: st.column_config.NumberColumn(format="%.4f")
+                 column_config={c_: st.column_config.NumberColumn(_col_label(c_), format="%.4f")
                                 for c_ in table.columns if c_.startswith(("mean_", "std_"))})
     cvr = pd.DataFrame(res["cv_results"])
     cvr["params"] = cvr["params"].map(str)

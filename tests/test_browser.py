@@ -175,9 +175,45 @@ ACTIONS = {
 }
 
 
+#: A classroom projector and a desktop screen.
+VIEWPORTS = {"projector": (1280, 720), "desktop": (1920, 1080)}
+
+
+@pytest.mark.parametrize("stem", ["app"] + PAGES)
+def test_page_opens_at_desktop_width(server, browser, stem):
+    """Every page at 1920x1080 too (its main control is exercised at 1280x720 below)."""
+    w, h = VIEWPORTS["desktop"]
+    page = browser.new_page(viewport={"width": w, "height": h})
+    path = "" if stem == "app" else stem.split("_", 1)[1]
+    page.goto(f"{server}/{path}", timeout=60_000)
+    _settle(page)
+    _check(page, f"desktop_{stem}")
+    page.close()
+
+
+def test_key_columns_fit_and_a_top_n_row_opens_its_breakdown(server, browser):
+    w, h = VIEWPORTS["projector"]
+    page = browser.new_page(viewport={"width": w, "height": h})
+    page.goto(f"{server}/Top_N", timeout=60_000)
+    _settle(page)
+    grid = _main(page).locator("[data-testid='stDataFrame']").first
+    grid.scroll_into_view_if_needed()
+    box = grid.bounding_box()
+    # rank 40 + title 230 + predicted 80 (+ the row-selection column) fit without scrolling
+    assert box["width"] >= 40 + 230 + 80 + 40, box
+    # click the first data row's selection cell: the breakdown of that movie opens
+    page.mouse.click(box["x"] + 18, box["y"] + 35 + 18)
+    _settle(page)
+    assert "/Prediction_breakdown" in page.url, page.url
+    assert "Prediction breakdown" in _main(page).inner_text()
+    _check(page, "crosslink_breakdown")
+    page.close()
+
+
 @pytest.mark.parametrize("stem", ["app"] + PAGES)
 def test_page_opens_without_exception(server, browser, stem):
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    w, h = VIEWPORTS["projector"]
+    page = browser.new_page(viewport={"width": w, "height": h})
     errors = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     path = "" if stem == "app" else stem.split("_", 1)[1]
