@@ -178,7 +178,7 @@ if colour == "genre":
     order = df["genre_shown"].value_counts().index.tolist()
     plot_kw = {"category_orders": {"genre_shown": order},
                "color_discrete_sequence": GENRE_COLOURS}
-fig = px.scatter(df, x="x", y="y", color=colour_col, render_mode="webgl",
+fig = px.scatter(df, x="x", y="y", color=colour_col, render_mode="svg",   # no WebGL needed
                  hover_name="title_shown",
                  hover_data={"item": True, "year": ":.0f", "n_ratings": True,
                              "mean_rating": ":.2f", "bi": ":.3f", "genres_shown": True,
