@@ -1,7 +1,9 @@
 """numba kernels of the fast engine (float64 factors, int32 ids, float64 ratings).
 
 Three SGD flavours of Surprise's SVD epoch, one NMF epoch, a prediction kernel and a counting sort.
-All kernels are compiled lazily and cached on disk (``cache=True``: ``__pycache__`` next to this file).
+All kernels release the GIL (``nogil=True``: a fit in one Streamlit session thread never blocks
+another session) and are compiled lazily and cached on disk (``cache=True``: ``__pycache__`` next
+to this file).
 
 * ``svd_epoch_bitwise``: Surprise's loop statement for statement (serial dot product, the same update
   expressions); results are bit-for-bit Surprise's.
@@ -43,7 +45,7 @@ def _prefetch(typingctx, arr, idx):
 
 
 # ---------------------------------------------------------------------------------- SVD
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def svd_epoch_bitwise(us, its, rs, pu, qi, bu, bi, global_mean, biased,
                       lr_bu, lr_bi, lr_pu, lr_qi, reg_bu, reg_bi, reg_pu, reg_qi):
     n_factors = pu.shape[1]
@@ -65,7 +67,7 @@ def svd_epoch_bitwise(us, its, rs, pu, qi, bu, bi, global_mean, biased,
             qi[i, f] += lr_qi * (err * puf - reg_qi * qif)
 
 
-@njit(cache=True, fastmath=_FM)
+@njit(cache=True, nogil=True, fastmath=_FM)
 def _dot(q, p):
     s = 0.0
     for f in range(q.shape[0]):
@@ -73,7 +75,7 @@ def _dot(q, p):
     return s
 
 
-@njit(cache=True, fastmath=_FM)
+@njit(cache=True, nogil=True, fastmath=_FM)
 def _svd_range(us, its, rs, lo, hi, pu, qi, bu, bi, global_mean, biased,
                lr_bu, lr_bi, lr_pu, lr_qi, reg_bu, reg_bi, reg_pu, reg_qi):
     """Ratings lo..hi in order. When the next rating has the same user and another item, its
@@ -130,14 +132,14 @@ def _svd_range(us, its, rs, lo, hi, pu, qi, bu, bi, global_mean, biased,
                 dot += q2[f] * p2[f]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def svd_epoch_exact(us, its, rs, pu, qi, bu, bi, global_mean, biased,
                     lr_bu, lr_bi, lr_pu, lr_qi, reg_bu, reg_bi, reg_pu, reg_qi):
     _svd_range(us, its, rs, 0, rs.shape[0], pu, qi, bu, bi, global_mean, biased,
                lr_bu, lr_bi, lr_pu, lr_qi, reg_bu, reg_bi, reg_pu, reg_qi)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def svd_epoch_blocks(us, its, rs, starts, n_blocks, pu, qi, bu, bi, global_mean, biased,
                      lr_bu, lr_bi, lr_pu, lr_qi, reg_bu, reg_bi, reg_pu, reg_qi):
     """Ratings sorted by block id ``ub * n_blocks + ib``; block k spans starts[k]:starts[k+1]."""
@@ -149,7 +151,7 @@ def svd_epoch_blocks(us, its, rs, starts, n_blocks, pu, qi, bu, bi, global_mean,
 
 
 # ---------------------------------------------------------------------------------- NMF
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _nmf_range(us, its, rs, lo, hi, pu, qi, bu, bi, user_num, user_denom, item_num,
                item_denom, global_mean, biased, lr_bu, lr_bi, reg_bu, reg_bi):
     # Surprise's statements in Surprise's order; the four accumulations are split into
@@ -184,7 +186,7 @@ def _nmf_range(us, its, rs, lo, hi, pu, qi, bu, bi, user_num, user_denom, item_n
             iden[f] += p[f] * est
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def _nmf_factor_update(x, num, denom, counts, reg, lo, hi):
     n_factors = x.shape[1]
     for u in range(lo, hi):
@@ -195,7 +197,7 @@ def _nmf_factor_update(x, num, denom, counts, reg, lo, hi):
                 x[u, f] *= num[u, f] / denom[u, f]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def nmf_epoch(us, its, rs, pu, qi, bu, bi, user_num, user_denom, item_num, item_denom,
               user_counts, item_counts, global_mean, biased, reg_pu, reg_qi, reg_bu, reg_bi,
               lr_bu, lr_bi):
@@ -210,7 +212,7 @@ def nmf_epoch(us, its, rs, pu, qi, bu, bi, user_num, user_denom, item_num, item_
     _nmf_factor_update(qi, item_num, item_denom, item_counts, reg_qi, 0, qi.shape[0])
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def nmf_epoch_blocks(us, its, rs, starts, n_blocks, pu, qi, bu, bi, user_num, user_denom,
                      item_num, item_denom, user_counts, item_counts, global_mean, biased,
                      reg_pu, reg_qi, reg_bu, reg_bi, lr_bu, lr_bi):
@@ -236,7 +238,7 @@ def nmf_epoch_blocks(us, its, rs, starts, n_blocks, pu, qi, bu, bi, user_num, us
 
 
 # ---------------------------------------------------------------------------------- helpers
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def predict(us, its, pu, qi, bu, bi, global_mean, user_known, item_known, biased,
             lo, hi, clip):
     """Surprise's ``predict`` for many pairs. Ids < 0 or not known are unknown.
@@ -275,7 +277,7 @@ def predict(us, its, pu, qi, bu, bi, global_mean, user_known, item_known, biased
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def stable_order(keys, n_keys):
     """Permutation sorting ``keys`` (ints in [0, n_keys)) stably, by counting sort; also the
     start offset of each key (length n_keys + 1)."""
@@ -293,7 +295,7 @@ def stable_order(keys, n_keys):
     return order, starts
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def is_sorted(keys):
     for j in range(1, keys.shape[0]):
         if keys[j] < keys[j - 1]:

@@ -288,6 +288,22 @@ def test_warm_up_reports_seconds():
     assert warm_up() > 0
 
 
+def test_every_kernel_releases_the_gil_and_is_cached_on_disk():
+    """nogil: a fit in one Streamlit session thread never freezes the others (DESIGN.md);
+    cache: compiled code is reused across processes (warmed during set-up)."""
+    from numba.core.caching import FunctionCache
+    from numba.core.dispatcher import Dispatcher
+
+    from recsys import fast_kernels as K
+
+    kernels = {n: v for n, v in vars(K).items() if isinstance(v, Dispatcher)}
+    assert {"svd_epoch_bitwise", "svd_epoch_exact", "svd_epoch_blocks", "nmf_epoch",
+            "nmf_epoch_blocks", "predict", "stable_order", "is_sorted"} <= set(kernels)
+    for name, kernel in kernels.items():
+        assert kernel.targetoptions.get("nogil") is True, name
+        assert isinstance(kernel._cache, FunctionCache), name
+
+
 def test_parallel_kernels_are_safe_from_several_threads():
     """Streamlit runs sessions in threads; numba's workqueue layer would abort on overlap."""
     import threading
