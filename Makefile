@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PORT   ?= 8501
 
-.PHONY: run test data venv bench clean
+.PHONY: run test data venv warm bench clean
 
 # (Re)build the venv when it is missing or requirements.txt changed.
 $(STAMP): requirements.txt
@@ -21,13 +21,18 @@ data: $(STAMP)
 	  echo "NOTICE: MovieLens 100K could not be fetched; the app will show synthetic data."; \
 	  $(PY) -m recsys info synthetic >/dev/null; }
 
-run: data
+# Compile the fast engine's numba kernels into their disk cache (recsys/__pycache__, git-ignored)
+# now, so the app's first model page and the tests load them instead of compiling (~10-20 s).
+warm: $(STAMP)
+	$(PY) -m recsys warm
+
+run: data warm
 	$(PY) -m streamlit run app.py --server.port $(PORT) --browser.gatherUsageStats false
 
-test: data
+test: data warm
 	$(PY) -m pytest
 
-bench: data
+bench: data warm
 	$(PY) -m recsys bench
 
 clean:

@@ -61,7 +61,7 @@ def _locked(kernel, *args):
     with _PARALLEL_LOCK:
         return kernel(*args)
 
-__all__ = ["FastSVD", "FastNMF", "ArrayTrainset", "warm_up",
+__all__ = ["FastSVD", "FastNMF", "ArrayTrainset", "warm_up", "warm_report", "kernels",
            "surprise_numbering", "trainset_arrays", "MODES",
            "PARALLEL_THRESHOLD"]
 
@@ -234,13 +234,15 @@ class _FastMF(AlgoBase):
             lo, hi = int(ids.min()), int(ids.max())
             if lo < 0 or hi >= n:
                 raise InputError(f"{what} id out of range 0..{n - 1}", value=lo if lo < 0 else hi)
-        us = us.astype(np.int32, copy=False)
-        its = its.astype(np.int32, copy=False)
+        # C-contiguous, writeable int32/float64: the types warm_up compiles (a read-only or strided
+        # array would be another numba signature, compiled at first use); copies only when needed
+        us = np.require(us, np.int32, ["C", "W"])
+        its = np.require(its, np.int32, ["C", "W"])
         if self.resolved_mode(len(us)) != "parallel" and not K.is_sorted(us):
             order, _ = K.stable_order(us, n_users)  # parallel mode sorts by block and user
             us, its, rs = us[order], its[order], rs[order]
             del order
-        rs = rs.astype(np.float64, copy=False)
+        rs = np.require(rs, np.float64, ["C", "W"])
         if not np.isfinite(rs).all():
             raise InputError("rating is not a finite number")
         if global_mean is None:
@@ -268,8 +270,8 @@ class _FastMF(AlgoBase):
         Ids < 0 (or without training ratings) are unknown: biased models drop the unknown terms,
         unbiased ones return the global mean (Surprise's default prediction). float64 array.
         """
-        us = np.ascontiguousarray(users, dtype=np.int64)
-        its = np.ascontiguousarray(items, dtype=np.int64)
+        us = np.require(users, np.int64, ["C", "W"])  # the signature warm_up compiled
+        its = np.require(items, np.int64, ["C", "W"])
         lo, hi = self.trainset.rating_scale
         return _locked(K.predict, us, its, self.pu, self.qi, self.bu, self.bi,
                        float(self.trainset.global_mean), self._user_known, self._item_known,
@@ -482,7 +484,12 @@ def surprise_numbering(users, items):
 
 # ---------------------------------------------------------------------------------- warm-up
 def warm_up() -> float:
-    """Compile (or load from the disk cache) every kernel on a tiny problem; returns seconds."""
+    """Compile (or load from the disk cache) every kernel on a tiny problem; returns seconds.
+
+    Covers every signature the engine uses (fits in all modes through ``fit_arrays``, whose
+    conversions give ``fit(trainset)`` the same types, and ``predict_arrays``): after it, no fit
+    compiles anything (tested). ``python -m recsys warm`` runs it during set-up (``make run`` /
+    ``make test``), so the compiled code is on disk before the app's first model page."""
     t0 = time.perf_counter()
     rng = np.random.RandomState(0)
     us = rng.randint(0, 7, 60).astype(np.int32)
@@ -495,3 +502,28 @@ def warm_up() -> float:
             algo.predict_arrays(us, its)
     K.stable_order(us, 7)
     return time.perf_counter() - t0
+
+
+def kernels() -> dict:
+    """name -> numba dispatcher, for every kernel of ``recsys.fast_kernels``."""
+    from numba.core.dispatcher import Dispatcher
+
+    return {n: v for n, v in vars(K).items() if isinstance(v, Dispatcher)}
+
+
+def warm_report() -> dict:
+    """``warm_up()`` with what it did: ``seconds``, ``compiled`` (kernel signatures compiled now),
+    ``loaded`` (signatures loaded from numba's disk cache) and ``cache_dir`` (where numba keeps them:
+    ``recsys/__pycache__`` next to the kernels' source unless ``NUMBA_CACHE_DIR`` says otherwise).
+    Counts are for this process (a second call reports no new work)."""
+    def counts():
+        ks = kernels().values()
+        return (sum(sum(k.stats.cache_misses.values()) for k in ks),
+                sum(sum(k.stats.cache_hits.values()) for k in ks))
+
+    miss0, hit0 = counts()
+    seconds = warm_up()
+    miss1, hit1 = counts()
+    cache_dir = getattr(getattr(K.svd_epoch_exact, "_cache", None), "_cache_path", None)
+    return {"seconds": seconds, "compiled": miss1 - miss0, "loaded": hit1 - hit0,
+            "cache_dir": cache_dir}

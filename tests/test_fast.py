@@ -288,6 +288,36 @@ def test_warm_up_reports_seconds():
     assert warm_up() > 0
 
 
+def test_after_warm_up_no_fit_compiles(big):
+    """Set-up (``python -m recsys warm``) compiles every signature the engine uses, so no page
+    waits for numba: the fits, CV and predictions below add no kernel signature."""
+    from recsys.fast import kernels, warm_report
+
+    rep = warm_report()
+    assert rep["seconds"] > 0 and rep["cache_dir"]
+    before = {n: set(k.signatures) for n, k in kernels().items()}
+    assert all(before[n] for n in before if not n.startswith("_"))  # helpers: inlined callees
+    ratings, trainset = big
+    u, i, r = planted(n_users=60, n_items=40, n_ratings=800, seed=5)
+    ro = [np.asarray(a) for a in (u[::-1], i[::-1], r[::-1])]  # strided views
+    frozen = [a.copy() for a in (u, i, r)]
+    for a in frozen:
+        a.flags.writeable = False  # as arrays read from a cache can be
+    for cls in (FastSVD, FastNMF):
+        for mode in ("bitwise", "exact", "parallel"):
+            algo = cls(n_factors=4, n_epochs=2, random_state=0, mode=mode)
+            algo.fit(trainset)
+            algo.fit_ratings(ratings)
+            algo.fit_arrays(*ro)
+            algo.fit_arrays(u.astype(np.int64), i.astype(np.uint16), r.astype(np.float64))
+            algo.fit_arrays(*frozen).predict_arrays(frozen[0], frozen[1])
+    evaluate.cross_validate(as_ratings(u, i, r), "svd", {"n_factors": 4, "random_state": 0},
+                            engine="fast", n_folds=3, seed=0)
+    after = {n: set(k.signatures) for n, k in kernels().items()}
+    assert after == before, {n: after[n] - before[n] for n in after if after[n] != before[n]}
+    assert warm_report()["compiled"] == 0
+
+
 def test_every_kernel_releases_the_gil_and_is_cached_on_disk():
     """nogil: a fit in one Streamlit session thread never freezes the others (DESIGN.md);
     cache: compiled code is reused across processes (warmed during set-up)."""
