@@ -1,4 +1,5 @@
-"""numba kernels of the fast engine (float64 factors, int32 ids, float64 ratings).
+"""numba kernels of the fast engine (float64 factors, int32 ids, float64 ratings; the exact and
+parallel SVD kernels also run in float32: factors, biases, ratings and scalars all float32).
 
 Three SGD flavours of Surprise's SVD epoch, one NMF epoch, a prediction kernel and a counting sort.
 All kernels release the GIL (``nogil=True``: a fit in one Streamlit session thread never blocks
@@ -69,7 +70,7 @@ def svd_epoch_bitwise(us, its, rs, pu, qi, bu, bi, global_mean, biased,
 
 @njit(cache=True, nogil=True, fastmath=_FM)
 def _dot(q, p):
-    s = 0.0
+    s = q.dtype.type(0)
     for f in range(q.shape[0]):
         s += q[f] * p[f]
     return s
@@ -84,8 +85,14 @@ def _svd_range(us, its, rs, lo, hi, pu, qi, bu, bi, global_mean, biased,
     if hi <= lo:
         return
     n_factors = pu.shape[1]
-    c_p = 1.0 - lr_pu * reg_pu
-    c_q = 1.0 - lr_qi * reg_qi
+    # every scalar in the factors' type (float64: no-op; float32: no mixed-precision arithmetic)
+    ft = pu.dtype.type
+    c_p = ft(1.0 - lr_pu * reg_pu)
+    c_q = ft(1.0 - lr_qi * reg_qi)
+    global_mean = ft(global_mean)
+    lr_bu, lr_bi, lr_pu, lr_qi = ft(lr_bu), ft(lr_bi), ft(lr_pu), ft(lr_qi)
+    reg_bu, reg_bi = ft(reg_bu), ft(reg_bi)
+    zero = ft(0)
     q_flat = qi.reshape(-1)
     dot = _dot(qi[its[lo]], pu[us[lo]])
     for j in range(lo, hi):
@@ -111,7 +118,7 @@ def _svd_range(us, its, rs, lo, hi, pu, qi, bu, bi, global_mean, biased,
             i2 = i
         if u2 == u and i2 != i:
             q2 = qi[i2]
-            dot = 0.0
+            dot = zero
             for f in range(n_factors):
                 a = p[f]
                 b = q[f]
@@ -127,7 +134,7 @@ def _svd_range(us, its, rs, lo, hi, pu, qi, bu, bi, global_mean, biased,
                 q[f] = c_q * b + g_q * a
             p2 = pu[u2]
             q2 = qi[i2]
-            dot = 0.0
+            dot = zero
             for f in range(n_factors):
                 dot += q2[f] * p2[f]
 

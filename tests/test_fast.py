@@ -216,6 +216,71 @@ def test_parallel_mode_heldout_rmse_close_to_exact(big, cls):
                                                        imap[ratings.items[test]]), est)
 
 
+def _heldout(ratings, seed=1):
+    """An 80/20 split of ``ratings``: (train arrays renumbered as Surprise would, test ids mapped
+    to them (-1 = unknown), test ratings)."""
+    n = ratings.n_ratings
+    test = np.random.default_rng(seed).random(n) < 0.2
+    tr_u, tr_i, back_u, back_i = surprise_numbering(ratings.users[~test], ratings.items[~test])
+    umap = np.full(ratings.n_users, -1)
+    umap[back_u] = np.arange(len(back_u))
+    imap = np.full(ratings.n_items, -1)
+    imap[back_i] = np.arange(len(back_i))
+    return ((tr_u, tr_i, ratings.ratings[~test]),
+            (umap[ratings.users[test]], imap[ratings.items[test]]),
+            ratings.ratings[test].astype(np.float64))
+
+
+@pytest.mark.parametrize("mode", ["exact", "parallel"])
+def test_float32_heldout_rmse_close_to_float64_exact(big, mode):
+    ratings, _ = big
+    train, test_ids, truth = _heldout(ratings)
+    rmse = lambda algo: float(np.sqrt(np.mean((truth - algo.predict_arrays(*test_ids)) ** 2)))
+    ref = FastSVD(random_state=0, mode="exact").fit_arrays(*train)
+    f32 = FastSVD(random_state=0, mode=mode, dtype="float32").fit_arrays(*train)
+    assert f32.fitted_mode_ == mode
+    for name in ("pu", "qi", "bu", "bi"):
+        assert getattr(f32, name).dtype == np.float32, name
+    assert abs(rmse(f32) - rmse(ref)) < 0.002, (rmse(f32), rmse(ref))
+    assert 0.5 < rmse(f32) < 1.2  # a model, not noise (planted noise sd 0.6, rounding)
+    # deterministic: the same seed gives the same bits
+    again = FastSVD(random_state=0, mode=mode, dtype="float32").fit_arrays(*train)
+    for name in ("pu", "qi", "bu", "bi"):
+        np.testing.assert_array_equal(getattr(again, name), getattr(f32, name), err_msg=name)
+    # a different seed gives another model
+    other = FastSVD(random_state=1, mode=mode, dtype="float32").fit_arrays(*train)
+    assert not np.array_equal(other.qi, f32.qi)
+
+
+def test_float32_predict_agrees_with_predict_arrays(tiny_trainset):
+    algo = FastSVD(n_factors=5, random_state=0, dtype="float32").fit(tiny_trainset)
+    assert algo.pu.dtype == np.float32 and algo.fitted_mode_ == "exact"
+    ts = tiny_trainset
+    for uid, iid in [("u1", "m1"), ("u3", "m4"), ("nobody", "m2"), ("u2", "nothing")]:
+        u = ts.to_inner_uid(uid) if uid != "nobody" else -1
+        i = ts.to_inner_iid(iid) if iid != "nothing" else -1
+        est = algo.predict(uid, iid).est
+        assert est == pytest.approx(algo.predict_arrays(np.array([u]), np.array([i]))[0],
+                                    abs=1e-9)
+    # float32 parameters, float64 sums
+    u, i = ts.to_inner_uid("u1"), ts.to_inner_iid("m1")
+    want = (ts.global_mean + float(algo.bu[u]) + float(algo.bi[i])
+            + float(np.dot(algo.qi[i].astype(float), algo.pu[u].astype(float))))
+    assert algo.estimate(u, i) == pytest.approx(want, abs=1e-12)
+    unb = FastSVD(n_factors=5, random_state=0, biased=False, dtype=np.float32).fit(ts)
+    assert unb.estimate(u, i) == pytest.approx(
+        float(np.dot(unb.qi[i].astype(float), unb.pu[u].astype(float))), abs=1e-12)
+
+
+def test_float32_rejected_where_it_cannot_hold(tiny_trainset):
+    with pytest.raises(ValueError, match="dtype"):
+        FastSVD(mode="bitwise", dtype="float32").fit(tiny_trainset)
+    with pytest.raises(ValueError, match="dtype"):
+        FastSVD(dtype="float16").fit(tiny_trainset)
+    with pytest.raises(ValueError, match="dtype"):
+        FastSVD(dtype="fast").fit(tiny_trainset)
+
+
 def test_auto_mode_is_exact_for_small_data(tiny_trainset):
     assert FastSVD(n_factors=2).fit(tiny_trainset).fitted_mode_ == "exact"
     assert FastSVD().resolved_mode(50_000_000) == "parallel"
@@ -311,6 +376,11 @@ def test_after_warm_up_no_fit_compiles(big):
             algo.fit_arrays(*ro)
             algo.fit_arrays(u.astype(np.int64), i.astype(np.uint16), r.astype(np.float64))
             algo.fit_arrays(*frozen).predict_arrays(frozen[0], frozen[1])
+            if cls is FastSVD and mode != "bitwise":
+                algo.dtype = "float32"
+                algo.fit(trainset).predict_arrays(frozen[0], frozen[1])
+                algo.fit_arrays(*ro)
+                algo.fit_arrays(*frozen)
     evaluate.cross_validate(as_ratings(u, i, r), "svd", {"n_factors": 4, "random_state": 0},
                             engine="fast", n_folds=3, seed=0)
     after = {n: set(k.signatures) for n, k in kernels().items()}
