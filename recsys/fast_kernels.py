@@ -157,6 +157,18 @@ def svd_epoch_blocks(us, its, rs, starts, n_blocks, pu, qi, bu, bi, global_mean,
                        biased, lr_bu, lr_bi, lr_pu, lr_qi, reg_bu, reg_bi, reg_pu, reg_qi)
 
 
+@njit(cache=True, nogil=True)
+def svd_epoch_blocks_serial(us, its, rs, starts, n_blocks, pu, qi, bu, bi, global_mean, biased,
+                            lr_bu, lr_bi, lr_pu, lr_qi, reg_bu, reg_bi, reg_pu, reg_qi):
+    """``svd_epoch_blocks`` on the calling thread: the same blocks in the same stages (blocks of a
+    stage share no user or item, so running them one after another gives the same bits)."""
+    for s in range(n_blocks):
+        for b in range(n_blocks):
+            k = b * n_blocks + (b + s) % n_blocks
+            _svd_range(us, its, rs, starts[k], starts[k + 1], pu, qi, bu, bi, global_mean,
+                       biased, lr_bu, lr_bi, lr_pu, lr_qi, reg_bu, reg_bi, reg_pu, reg_qi)
+
+
 # ---------------------------------------------------------------------------------- NMF
 @njit(cache=True, nogil=True)
 def _nmf_range(us, its, rs, lo, hi, pu, qi, bu, bi, user_num, user_denom, item_num,
@@ -242,6 +254,25 @@ def nmf_epoch_blocks(us, its, rs, starts, n_blocks, pu, qi, bu, bi, user_num, us
         lo = qi.shape[0] * c // n_chunks
         hi = qi.shape[0] * (c + 1) // n_chunks
         _nmf_factor_update(qi, item_num, item_denom, item_counts, reg_qi, lo, hi)
+
+
+@njit(cache=True, nogil=True)
+def nmf_epoch_blocks_serial(us, its, rs, starts, n_blocks, pu, qi, bu, bi, user_num, user_denom,
+                            item_num, item_denom, user_counts, item_counts, global_mean, biased,
+                            reg_pu, reg_qi, reg_bu, reg_bi, lr_bu, lr_bi):
+    """``nmf_epoch_blocks`` on the calling thread (the same bits, as for SVD)."""
+    user_num[:, :] = 0
+    user_denom[:, :] = 0
+    item_num[:, :] = 0
+    item_denom[:, :] = 0
+    for s in range(n_blocks):
+        for b in range(n_blocks):
+            k = b * n_blocks + (b + s) % n_blocks
+            _nmf_range(us, its, rs, starts[k], starts[k + 1], pu, qi, bu, bi, user_num,
+                       user_denom, item_num, item_denom, global_mean, biased, lr_bu, lr_bi,
+                       reg_bu, reg_bi)
+    _nmf_factor_update(pu, user_num, user_denom, user_counts, reg_pu, 0, pu.shape[0])
+    _nmf_factor_update(qi, item_num, item_denom, item_counts, reg_qi, 0, qi.shape[0])
 
 
 # ---------------------------------------------------------------------------------- helpers

@@ -281,6 +281,71 @@ def test_float32_rejected_where_it_cannot_hold(tiny_trainset):
         FastSVD(dtype="fast").fit(tiny_trainset)
 
 
+@pytest.mark.parametrize("cls,params", [(FastSVD, {}), (FastSVD, {"dtype": "float32"}),
+                                        (FastSVD, {"biased": False}), (FastNMF, {"biased": True})])
+def test_parallel_mode_same_bits_on_one_thread_or_all(big, cls, params):
+    """Parallel mode may run any epoch on the calling thread (busy cores, another fit holding the
+    parallel kernel): the model is the same, bit for bit, whichever way each epoch ran."""
+    ratings, _ = big
+    models = {}
+    for plan in (["parallel"] * 4, ["serial"] * 4, ["serial", "parallel", "parallel", "serial"]):
+        algo = cls(n_factors=12, n_epochs=4, random_state=7, mode="parallel", **params)
+        algo.block_plan_ = plan
+        algo.fit_ratings(ratings)
+        assert algo.epoch_threads_ == {w: plan.count(w) for w in ("parallel", "serial")}
+        models[tuple(plan)] = algo
+    first, *rest = models.values()
+    for other in rest:
+        for name in ("pu", "qi", "bu", "bi"):
+            np.testing.assert_array_equal(getattr(other, name), getattr(first, name), err_msg=name)
+
+
+def _fake_epochs(parallel_s, serial_s, n, threads=2):
+    """Run the adaptive chooser for n epochs with kernels that 'take' the given seconds on a fake
+    clock; return the ways in order."""
+    from recsys.fast import _BlockEpochs
+
+    now = [0.0]
+    ways = []
+
+    def kernel(way, secs):
+        def run():
+            ways.append(way)
+            now[0] += secs[len(ways) - 1] if isinstance(secs, list) else secs
+        return run
+
+    sched = _BlockEpochs(kernel("parallel", parallel_s), kernel("serial", serial_s), (),
+                         clock=lambda: now[0])
+    sched.threads = threads
+    for _ in range(n):
+        sched()
+    return ways
+
+
+def test_parallel_mode_falls_back_to_one_thread_when_cores_are_busy():
+    # quiet machine: 2 threads win; the single thread is re-measured rarely (after 3, 6, 12)
+    quiet = _fake_epochs(0.6, 1.0, 20)
+    assert quiet[:2] == ["parallel", "serial"] and quiet.count("serial") <= 3
+    # busy other core: every stage waits for a descheduled thread, 1 thread wins
+    busy = _fake_epochs(7.0, 1.0, 20)
+    assert busy[:2] == ["parallel", "serial"] and busy.count("parallel") <= 3
+    assert busy[2:5] == ["serial"] * 3
+    # one numba thread: never the parallel kernel
+    assert set(_fake_epochs(0.5, 1.0, 5, threads=1)) == {"serial"}
+
+
+def test_parallel_mode_does_not_queue_behind_another_fit(big):
+    from recsys.fast import _PARALLEL_LOCK
+
+    ratings, _ = big
+    want = FastSVD(n_factors=6, n_epochs=3, random_state=2, mode="parallel").fit_ratings(ratings)
+    with _PARALLEL_LOCK:  # another session's fit holds the parallel kernel
+        got = FastSVD(n_factors=6, n_epochs=3, random_state=2, mode="parallel").fit_ratings(
+            ratings)
+    assert got.epoch_threads_ == {"parallel": 0, "serial": 3}
+    np.testing.assert_array_equal(got.qi, want.qi)
+
+
 def test_auto_mode_is_exact_for_small_data(tiny_trainset):
     assert FastSVD(n_factors=2).fit(tiny_trainset).fitted_mode_ == "exact"
     assert FastSVD().resolved_mode(50_000_000) == "parallel"
