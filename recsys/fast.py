@@ -75,29 +75,37 @@ def _locked(kernel, *args):
 
 
 class _BlockEpochs:
-    """Runs parallel mode's epochs on all cores (the prange block kernel) or on the calling thread
-    (the serial block kernel: the same blocks in the same stages, so the same bits), whichever is
-    faster now. Each stage of the parallel kernel waits for every thread, so when another process
-    holds a core, 2 threads can be several times slower than 1 (0.73 s against 0.10 s on
-    ml-100k at load 4-5); this keeps parallel mode at least as fast as one thread, and the model
-    never depends on the choice (tested).
+    """Runs parallel mode's epochs, unit by unit (SVD: one stage of B blocks; NMF: one epoch), on
+    all cores (the prange block kernel) or on the calling thread (the serial block kernel: the same
+    blocks in the same stages, so the same bits), whichever is faster now. Each stage of the
+    parallel kernel waits for every thread, so when another process holds a core, 2 threads can be
+    several times slower than 1 (0.96 s against 0.20 s for exact mode on ml-100k with a busy-loop
+    on the other core); this keeps parallel mode near one thread's speed then, and the model never
+    depends on the choice (tested).
 
-    Choice per epoch: the first epoch on all cores, the second on one; then the faster of the last
-    measured times, re-measuring the other after 3, 6, 12, ... epochs (the interval doubles each
-    time the choice holds). When another fit holds the parallel kernels (one at a time: numba's
-    workqueue layer), the epoch runs on the calling thread instead of waiting. ``counts`` says
-    how many epochs ran each way.
+    Choice per unit: the first on all cores, the second on one; then the faster in seconds per
+    rating of the last measurement of each, re-measuring the other after 4, 16, 64, ... units
+    (the interval grows 4x each time the choice holds, and falls back to 4 when it flips). When
+    another fit holds the parallel kernels (one at a time: numba's workqueue layer), the unit runs
+    on the calling thread instead of waiting. ``counts`` says how many units ran each way.
+
+    ``run(way, unit)`` runs unit ``unit`` (0..units-1 of an epoch) with ``way`` "parallel" or
+    "serial"; ``sizes[unit]`` is its number of ratings.
     """
 
-    def __init__(self, parallel_kernel, serial_kernel, args, plan=None, clock=time.perf_counter):
-        self.kernels = {"parallel": parallel_kernel, "serial": serial_kernel}
-        self.args = args
-        self.seconds = {"parallel": None, "serial": None}
+    def __init__(self, run, sizes, plan=None, clock=time.perf_counter):
+        self.run = run
+        self.sizes = [max(int(n), 1) for n in sizes]
+        self.rate = {"parallel": None, "serial": None}  # seconds per rating, last measured
         self.counts = {"parallel": 0, "serial": 0}
         self.threads = int(numba.get_num_threads())
-        self.interval, self.since_probe = 3, 0
-        self.plan = None if plan is None else list(plan)  # forced ways (tests, warm-up)
+        self.interval, self.since_probe = 4, 0
+        self.plan = None if plan is None else list(plan)  # forced ways per unit (tests, warm-up)
         self.clock = clock
+
+    def _best(self):
+        known = {w: r for w, r in self.rate.items() if r is not None}
+        return min(known, key=known.get) if known else "parallel"
 
     def _choose(self) -> str:
         if self.plan:
@@ -105,41 +113,42 @@ class _BlockEpochs:
         if self.threads < 2:
             return "serial"
         for way in ("parallel", "serial"):
-            if self.seconds[way] is None:
+            if self.rate[way] is None:
                 return way
-        best = min(self.seconds, key=self.seconds.get)
-        other = "serial" if best == "parallel" else "parallel"
+        best = self._best()
         if self.since_probe >= self.interval:
             self.since_probe = 0
-            return other
+            return "serial" if best == "parallel" else "parallel"
         self.since_probe += 1
         return best
 
     def __call__(self):
-        forced = bool(self.plan)
-        way = self._choose()
-        if way == "parallel" and not _PARALLEL_LOCK.acquire(blocking=forced):
-            way = "serial"  # another fit holds the cores' kernel: do not queue behind it
-        elif way == "parallel":
+        """One epoch."""
+        for unit in range(len(self.sizes)):
+            forced = bool(self.plan)
+            way = self._choose()
+            locked = False
+            if way == "parallel":
+                locked = _PARALLEL_LOCK.acquire(blocking=forced)
+                if not locked:
+                    way = "serial"  # another fit holds the cores' kernel: do not queue behind it
             try:
                 t = self.clock()
-                self.kernels[way](*self.args)
+                self.run(way, unit)
+                seconds = self.clock() - t
             finally:
-                _PARALLEL_LOCK.release()
-            self._record(way, self.clock() - t)
-            return
-        t = self.clock()
-        self.kernels[way](*self.args)
-        self._record(way, self.clock() - t)
+                if locked:
+                    _PARALLEL_LOCK.release()
+            self._record(way, seconds / self.sizes[unit])
 
-    def _record(self, way, seconds):
-        inf = float("inf")
-        before = min(self.seconds, key=lambda w: inf if self.seconds[w] is None else self.seconds[w])
-        self.seconds[way] = seconds
+    def _record(self, way, rate):
+        before = self._best()
+        probe = way != before and None not in self.rate.values()
+        self.rate[way] = rate
         self.counts[way] += 1
-        if way != before and None not in self.seconds.values():  # a probe
-            after = min(self.seconds, key=self.seconds.get)
-            self.interval = self.interval * 2 if after == before else 3  # held: probe less
+        if probe:
+            self.interval = self.interval * 4 if self._best() == before else 4
+
 
 __all__ = ["FastSVD", "FastNMF", "ArrayTrainset", "warm_up", "warm_report", "kernels",
            "surprise_numbering", "trainset_arrays", "MODES",
@@ -266,12 +275,14 @@ class _FastMF(AlgoBase):
 
     #: parallel mode's B (blocks per side); None = max(4, numba threads)
     n_blocks_ = None
-    #: parallel mode: a forced sequence of "parallel"/"serial" epochs (warm-up, tests); None = adaptive
+    #: parallel mode: a forced sequence of "parallel"/"serial" units (SVD: stages, NMF: epochs;
+    #: warm-up, tests); None = adaptive
     block_plan_ = None
 
     # -------------------------------------------------------------- Surprise path
     def fit(self, trainset, epoch_callback=None):
         """Fit on a Surprise ``Trainset`` (same numbers as Surprise's class; see module doc)."""
+        self._t_fit = time.perf_counter()
         self._check_params()
         AlgoBase.fit(self, trainset)
         us, its, rs = trainset_arrays(trainset)
@@ -296,6 +307,7 @@ class _FastMF(AlgoBase):
         ``global_mean`` defaults to the mean of the ratings in that order, computed as Surprise
         does. ``user_ids``/``item_ids`` (raw ids by inner id) enable ``predict(raw_uid, raw_iid)``.
         """
+        self._t_fit = time.perf_counter()
         self._check_params()
         us = np.asarray(users)
         its = np.asarray(items)
@@ -408,8 +420,11 @@ class _FastMF(AlgoBase):
         starts = np.ascontiguousarray(starts[::n_users])  # block k: starts[k]:starts[k + 1]
         return us[order], its[order], rs[order], starts, nb
 
-    #: parallel mode: epochs run on all cores / on the calling thread (``{"parallel": n,
-    #: "serial": m}``, see ``_BlockEpochs``); None in the other modes
+    #: FastSVD: seconds of the last fit by stage: prepare (checks, sort, counts), init (initial
+    #: factors), layout (parallel mode's blocks), epochs (with the callbacks)
+    fit_seconds_ = None
+    #: parallel mode: units (SVD: stages, B per epoch; NMF: epochs) run on all cores / on the
+    #: calling thread (``{"parallel": n, "serial": m}``, see ``_BlockEpochs``); None otherwise
     epoch_threads_ = None
 
     def _epochs(self, epoch_callback, step):
@@ -508,6 +523,8 @@ class FastSVD(_FastMF):
         _check_mode(self.mode)
 
     def _train(self, us, its, rs, user_counts, item_counts, global_mean, epoch_callback):
+        t = time.perf_counter()
+        times = self.fit_seconds_ = {"prepare": t - getattr(self, "_t_fit", t)}
         n_users, n_items = len(user_counts), len(item_counts)
         ft = self._float_type()
         mode = self.resolved_mode(len(rs))
@@ -525,19 +542,28 @@ class FastSVD(_FastMF):
         self.bu, self.bi, self.pu, self.qi = bu, bi, pu, qi
         if ft is np.float32 and rs.dtype != np.float32:  # fit(trainset) gives float64 ratings
             rs = rs.astype(np.float32)
+        times["init"] = time.perf_counter() - t
+        t = time.perf_counter()
         gm = global_mean if self.biased else 0.0
         hyper = (gm, bool(self.biased), float(self.lr_bu), float(self.lr_bi), float(self.lr_pu),
                  float(self.lr_qi), float(self.reg_bu), float(self.reg_bi), float(self.reg_pu),
                  float(self.reg_qi))
         if mode == "parallel":
             bus, bits, brs, starts, nb = self._blocks(us, its, rs, user_counts, item_counts)
+            kern = {"parallel": K.svd_epoch_blocks, "serial": K.svd_epoch_blocks_serial}
+            # one unit = one stage: blocks (b, (b + s) mod B)
+            sizes = [sum(int(starts[b * nb + (b + st) % nb + 1] - starts[b * nb + (b + st) % nb])
+                         for b in range(nb)) for st in range(nb)]
             step = _BlockEpochs(
-                K.svd_epoch_blocks, K.svd_epoch_blocks_serial,
-                (bus, bits, brs, starts, nb, pu, qi, bu, bi, *hyper), plan=self.block_plan_)
+                lambda way, st: kern[way](bus, bits, brs, starts, nb, st, st + 1, pu, qi, bu, bi,
+                                          *hyper), sizes, plan=self.block_plan_)
         else:
             kernel = K.svd_epoch_bitwise if mode == "bitwise" else K.svd_epoch_exact
             step = lambda: kernel(us, its, rs, pu, qi, bu, bi, *hyper)
+        times["layout"] = time.perf_counter() - t
+        t = time.perf_counter()
         self._epochs(epoch_callback, step)
+        times["epochs"] = time.perf_counter() - t
         self.epoch_threads_ = dict(step.counts) if mode == "parallel" else None
 
 
@@ -600,10 +626,10 @@ class FastNMF(_FastMF):
         self.fitted_mode_ = mode
         if mode == "parallel":
             bus, bits, brs, starts, nb = self._blocks(us, its, rs, user_counts, item_counts)
-            step = _BlockEpochs(
-                K.nmf_epoch_blocks, K.nmf_epoch_blocks_serial,
-                (bus, bits, brs, starts, nb, pu, qi, bu, bi, *aux, *hyper),
-                plan=self.block_plan_)
+            kern = {"parallel": K.nmf_epoch_blocks, "serial": K.nmf_epoch_blocks_serial}
+            step = _BlockEpochs(  # one unit = one epoch
+                lambda way, _: kern[way](bus, bits, brs, starts, nb, pu, qi, bu, bi, *aux,
+                                         *hyper), [len(brs)], plan=self.block_plan_)
         else:
             step = lambda: K.nmf_epoch(us, its, rs, pu, qi, bu, bi, *aux, *hyper)
         self._epochs(epoch_callback, step)
@@ -641,7 +667,7 @@ def warm_up() -> float:
                              (FastSVD, "parallel", "float32"), (FastNMF, "bitwise", None),
                              (FastNMF, "exact", None), (FastNMF, "parallel", None)):
         algo = cls(n_factors=3, n_epochs=2, random_state=0, mode=mode)
-        algo.block_plan_ = ["parallel", "serial"]  # compile both ways of running the blocks
+        algo.block_plan_ = ["parallel", "serial"] * 8  # compile both ways of running the blocks
         if dtype:
             algo.dtype = dtype
         algo.fit_arrays(us, its, rs)

@@ -147,10 +147,11 @@ def svd_epoch_exact(us, its, rs, pu, qi, bu, bi, global_mean, biased,
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def svd_epoch_blocks(us, its, rs, starts, n_blocks, pu, qi, bu, bi, global_mean, biased,
-                     lr_bu, lr_bi, lr_pu, lr_qi, reg_bu, reg_bi, reg_pu, reg_qi):
-    """Ratings sorted by block id ``ub * n_blocks + ib``; block k spans starts[k]:starts[k+1]."""
-    for s in range(n_blocks):
+def svd_epoch_blocks(us, its, rs, starts, n_blocks, s_lo, s_hi, pu, qi, bu, bi, global_mean,
+                     biased, lr_bu, lr_bi, lr_pu, lr_qi, reg_bu, reg_bi, reg_pu, reg_qi):
+    """Stages s_lo..s_hi-1 of an epoch (a whole epoch: 0..n_blocks). Ratings sorted by block id
+    ``ub * n_blocks + ib``; block k spans starts[k]:starts[k+1]."""
+    for s in range(s_lo, s_hi):
         for b in prange(n_blocks):
             k = b * n_blocks + (b + s) % n_blocks
             _svd_range(us, its, rs, starts[k], starts[k + 1], pu, qi, bu, bi, global_mean,
@@ -158,11 +159,12 @@ def svd_epoch_blocks(us, its, rs, starts, n_blocks, pu, qi, bu, bi, global_mean,
 
 
 @njit(cache=True, nogil=True)
-def svd_epoch_blocks_serial(us, its, rs, starts, n_blocks, pu, qi, bu, bi, global_mean, biased,
-                            lr_bu, lr_bi, lr_pu, lr_qi, reg_bu, reg_bi, reg_pu, reg_qi):
+def svd_epoch_blocks_serial(us, its, rs, starts, n_blocks, s_lo, s_hi, pu, qi, bu, bi,
+                            global_mean, biased, lr_bu, lr_bi, lr_pu, lr_qi, reg_bu, reg_bi,
+                            reg_pu, reg_qi):
     """``svd_epoch_blocks`` on the calling thread: the same blocks in the same stages (blocks of a
     stage share no user or item, so running them one after another gives the same bits)."""
-    for s in range(n_blocks):
+    for s in range(s_lo, s_hi):
         for b in range(n_blocks):
             k = b * n_blocks + (b + s) % n_blocks
             _svd_range(us, its, rs, starts[k], starts[k + 1], pu, qi, bu, bi, global_mean,

@@ -107,41 +107,6 @@ def cold_first_fit(cache_dir=None, page=True) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def _spread(xs) -> str:
-    return f"best of {len(xs)}, spread {min(xs):.2f}–{max(xs):.2f} s" if len(xs) > 1 else "1 run"
-
-
-def cold_rows(reps: int, reps_nocache: int) -> list[dict]:
-    """Bench rows: a fresh process's first model page (the app's warm-up box, then the first
-    fit) and its first bare fit, with the kernels warmed in set-up (as after make run / make
-    test) and without (an empty numba cache: a fresh clone that skipped the warm step);
-    interleaved, best of N with the spread."""
-    import tempfile
-
-    runs = {}
-    for k in range(max(reps, reps_nocache)):
-        for page in (True, False):
-            if k < reps:
-                runs.setdefault(("warmed in set-up", page), []).append(cold_first_fit(None, page))
-            if k < reps_nocache:
-                with tempfile.TemporaryDirectory(prefix="numba-empty-") as d:
-                    runs.setdefault(("no warm step, empty numba cache", page), []).append(
-                        cold_first_fit(d, page))
-    rows = []
-    for (name, page), rs in runs.items():
-        total = [r["warm_up"] + r["first"] for r in rs]
-        best = rs[total.index(min(total))]
-        what = ("first model page (warm-up box + first SVD fit)" if page
-                else "first SVD fit, no warm-up call")
-        rows.append({"benchmark": f"fast: fresh process, {what}; kernels {name}",
-                     "size": f"{best['label']}, {best['n_ratings']:,} ratings",
-                     "seconds": min(total),
-                     "note": f"{_spread(total)}; warm-up {best['warm_up']:.2f} s + fit "
-                             f"{best['first']:.2f} s (then {best['second']:.3f} s); "
-                             f"{best['compiled']} compiled, {best['loaded']} loaded from cache"})
-    return rows
-
-
 def _child(what: str, n: int, timeout: float = 1800) -> dict:
     env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
     out = subprocess.run([sys.executable, "-c", _CHILD, what, str(n)], env=env, cwd=REPO,
@@ -187,7 +152,6 @@ def run(quick: bool = False) -> list[dict]:
     rows.append({"benchmark": "fast: JIT warm-up (compile or load cache)", "size": "tiny",
                  "seconds": warm, "note": "shown once in the UI as 'warming up'"})
     reps = 1 if quick else 3
-    rows += cold_rows(reps, 1)
     ratings, label = _ml100k()
     size = f"{label}, {ratings.n_ratings:,} ratings"
     trainset = ratings.to_surprise().build_full_trainset()
