@@ -9,7 +9,7 @@ import platform
 import resource
 import time
 
-SECTIONS = ("parse", "fast", "perf", "evaluate", "explore", "foldin", "ui")
+SECTIONS = ("parse", "fast", "perf", "evaluate", "explore", "foldin", "ui", "setup")
 COLUMNS = ("section", "benchmark", "size", "seconds", "peak_rss_mb", "ratio", "note")
 
 

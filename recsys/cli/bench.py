@@ -13,7 +13,7 @@ from ..io.paths import REPO_DIR
 def register(sub) -> None:
     p = sub.add_parser("bench", help="speed and memory benchmarks, printed as a table")
     p.add_argument("--section", default="all",
-                   help="comma-separated sections (parse,fast,perf,evaluate,explore,foldin,ui) or all")
+                   help="comma-separated sections (parse,fast,perf,evaluate,explore,foldin,ui,setup) or all")
     p.add_argument("--quick", action="store_true", help="small sizes only (a smoke run)")
     p.add_argument("--out", default=str(REPO_DIR / "bench" / "results.md"),
                    help="Markdown report to write ('-' for none)")
