@@ -411,14 +411,10 @@ class _FastMF(AlgoBase):
     def _blocks(self, us, its, rs, user_counts, item_counts):
         """Reorder ratings by block (user group, item group), user-sorted inside each block."""
         nb = self.n_blocks_ or max(4, int(numba.get_num_threads()))
-        n_users = len(user_counts)
         ug = _groups(user_counts, nb)
         ig = _groups(item_counts, nb)
-        key = (ug[us].astype(np.int64) * nb + ig[its]) * n_users + us
-        order, starts = K.stable_order(key, nb * nb * n_users)
-        del key
-        starts = np.ascontiguousarray(starts[::n_users])  # block k: starts[k]:starts[k + 1]
-        return us[order], its[order], rs[order], starts, nb
+        bus, bits, brs, starts = K.block_layout(us, its, rs, ug, ig, nb)
+        return bus, bits, brs, starts, nb
 
     #: FastSVD: seconds of the last fit by stage: prepare (checks, sort, counts), init (initial
     #: factors), layout (parallel mode's blocks), epochs (with the callbacks)

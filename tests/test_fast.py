@@ -303,6 +303,27 @@ def test_parallel_mode_same_bits_on_one_thread_or_all(big, cls, params):
             np.testing.assert_array_equal(getattr(other, name), getattr(first, name), err_msg=name)
 
 
+def test_block_layout_is_a_stable_sort_by_block_then_user():
+    from recsys import fast_kernels as K
+    from recsys.fast import _groups
+
+    rng = np.random.default_rng(3)
+    n_users, n_items, n, nb = 50, 30, 2000, 4
+    us = rng.integers(0, n_users, n).astype(np.int32)
+    its = rng.integers(0, n_items, n).astype(np.int32)
+    rs = np.arange(n, dtype=np.float32)  # the rating carries its input position
+    ug = _groups(np.bincount(us, minlength=n_users), nb)
+    ig = _groups(np.bincount(its, minlength=n_items), nb)
+    bu_, bi_, br, starts = K.block_layout(us, its, rs, ug, ig, nb)
+    block = ug[us].astype(np.int64) * nb + ig[its]
+    want = np.lexsort((np.arange(n), us, block))  # block, then user, then input order
+    np.testing.assert_array_equal(br, rs[want])
+    np.testing.assert_array_equal(bu_, us[want])
+    np.testing.assert_array_equal(bi_, its[want])
+    np.testing.assert_array_equal(starts, np.concatenate([[0], np.cumsum(
+        np.bincount(block, minlength=nb * nb))]))
+
+
 def _fake_epochs(parallel_s, serial_s, n, threads=2):
     """Run the adaptive chooser for n units (of 1000 ratings each) with kernels that 'take' the
     given seconds on a fake clock; return the ways in order."""
