@@ -23,9 +23,10 @@ Modes (``mode=``):
   factors differ.
 * ``"auto"`` (default): exact below ``PARALLEL_THRESHOLD`` training ratings, parallel above.
 
-SVD in parallel mode or float32 draws the initial factors from numpy's ``Generator`` (PCG64,
-seeded from ``random_state``; faster than Surprise's ``RandomState.normal``): only the float64
-exact and bitwise modes promise Surprise's numbers. NMF always initialises as Surprise does (its
+SVD in parallel mode or float32 draws the initial factors from numpy's ``Generator`` (PCG64
+streams spawned from ``random_state``, a fixed ``INIT_CHUNKS`` row chunks filled by 2 threads;
+several times faster than Surprise's ``RandomState.normal`` at Netflix scale, and the same
+numbers whatever the threads): only the float64 exact and bitwise modes promise Surprise's numbers. NMF always initialises as Surprise does (its
 held-out RMSE moves by more than 0.002 with the initial draw).
 
 Precision (``FastSVD(dtype=...)``): ``"float64"`` (default) or ``"float32"`` for large data:
@@ -47,6 +48,7 @@ Surprise's ``KFold`` splits.
 from __future__ import annotations
 
 import numbers
+import os
 import threading
 import time
 from itertools import chain
@@ -442,20 +444,41 @@ def _float_type(dtype):
     return np.float32 if name == "float32" else np.float64
 
 
-def _generator(random_state) -> np.random.Generator:
-    """numpy's Generator seeded from a Surprise-style ``random_state`` (None, int or RandomState):
-    an int seeds it directly; otherwise one draw from ``get_rng(random_state)`` does."""
+def _seed_sequence(random_state) -> np.random.SeedSequence:
+    """A SeedSequence from a Surprise-style ``random_state`` (None, int or RandomState): an int
+    seeds it directly; otherwise one draw from ``get_rng(random_state)`` does."""
     if _is_int(random_state):
-        return np.random.default_rng(int(random_state))
-    return np.random.default_rng(int(get_rng(random_state).randint(0, 2**31 - 1)))
+        return np.random.SeedSequence(int(random_state))
+    return np.random.SeedSequence(int(get_rng(random_state).randint(0, 2**31 - 1)))
 
 
-def _normal(gen, mean, std, shape, ft):
-    """``gen.normal(mean, std, shape)`` in type ``ft``, in place (no temporaries)."""
-    out = gen.standard_normal(shape, dtype=ft)
-    out *= ft(std)
-    if mean:
-        out += ft(mean)
+#: rows of an initial factor matrix are drawn in this many chunks, each from its own PCG64 stream
+#: (spawned from the seed): a fixed number, so the draw does not depend on the threads used
+INIT_CHUNKS = 8
+
+
+def _normal(seq, mean, std, shape, ft):
+    """Normal(mean, std) factors of ``shape`` in type ``ft``: row chunk k from ``seq.spawn``'s
+    k-th PCG64 stream, filled in place by up to 2 threads (numpy's Generator releases the GIL)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    out = np.empty(shape, dtype=ft)
+    bounds = np.linspace(0, shape[0], INIT_CHUNKS + 1).astype(np.int64)
+    streams = seq.spawn(INIT_CHUNKS)
+
+    def fill(k):
+        part = out[bounds[k]:bounds[k + 1]]
+        np.random.Generator(np.random.PCG64(streams[k])).standard_normal(out=part, dtype=ft)
+        part *= ft(std)
+        if mean:
+            part += ft(mean)
+
+    if out.size < 1_000_000:
+        for k in range(INIT_CHUNKS):
+            fill(k)
+    else:
+        with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as ex:
+            list(ex.map(fill, range(INIT_CHUNKS)))
     return out
 
 
@@ -528,9 +551,9 @@ class FastSVD(_FastMF):
         bu = np.zeros(n_users, dtype=ft)
         bi = np.zeros(n_items, dtype=ft)
         if mode == "parallel" or ft is np.float32:
-            gen = _generator(self.random_state)
-            pu = _normal(gen, self.init_mean, self.init_std_dev, (n_users, self.n_factors), ft)
-            qi = _normal(gen, self.init_mean, self.init_std_dev, (n_items, self.n_factors), ft)
+            seq_pu, seq_qi = _seed_sequence(self.random_state).spawn(2)
+            pu = _normal(seq_pu, self.init_mean, self.init_std_dev, (n_users, self.n_factors), ft)
+            qi = _normal(seq_qi, self.init_mean, self.init_std_dev, (n_items, self.n_factors), ft)
         else:  # Surprise's initialisation, for Surprise's numbers
             rng = get_rng(self.random_state)
             pu = rng.normal(self.init_mean, self.init_std_dev, size=(n_users, self.n_factors))

@@ -296,8 +296,8 @@ def predict(us, its, pu, qi, bu, bi, global_mean, user_known, item_known, biased
         ki = i >= 0 and i < item_known.shape[0] and item_known[i]
         dot = 0.0
         if ku and ki:
-            for f in range(n_factors):
-                dot += qi[i, f] * pu[u, f]
+            for f in range(n_factors):  # float64 products (float32 models too)
+                dot += np.float64(qi[i, f]) * np.float64(pu[u, f])
         if biased:
             est = global_mean
             if ku:
