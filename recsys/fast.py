@@ -23,10 +23,12 @@ Modes (``mode=``):
   factors differ.
 * ``"auto"`` (default): exact below ``PARALLEL_THRESHOLD`` training ratings, parallel above.
 
-SVD in parallel mode or float32 draws the initial factors from numpy's ``Generator`` (PCG64
+SVD in parallel mode draws the initial factors from numpy's ``Generator`` (PCG64
 streams spawned from ``random_state``, a fixed ``INIT_CHUNKS`` row chunks filled by 2 threads;
 several times faster than Surprise's ``RandomState.normal`` at Netflix scale, and the same
-numbers whatever the threads): only the float64 exact and bitwise modes promise Surprise's numbers. NMF always initialises as Surprise does (its
+numbers whatever the threads): only the exact and bitwise modes promise Surprise's numbers (float32
+exact mode starts from Surprise's draw rounded to float32, so it differs from float64 exact mode
+by precision alone). NMF always initialises as Surprise does (its
 held-out RMSE moves by more than 0.002 with the initial draw).
 
 Precision (``FastSVD(dtype=...)``): ``"float64"`` (default) or ``"float32"`` for large data:
@@ -87,7 +89,8 @@ class _BlockEpochs:
 
     Choice per unit: the first on all cores, the second on one; then the faster in seconds per
     rating of the last measurement of each, re-measuring the other after 4, 16, 64, ... units
-    (the interval grows 4x each time the choice holds, and falls back to 4 when it flips). When
+    (the interval grows 4x each time the choice holds, 16x when the loser took twice as long or
+    more, and falls back to 4 when the choice flips). When
     another fit holds the parallel kernels (one at a time: numba's workqueue layer), the unit runs
     on the calling thread instead of waiting. ``counts`` says how many units ran each way.
 
@@ -145,11 +148,20 @@ class _BlockEpochs:
 
     def _record(self, way, rate):
         before = self._best()
-        probe = way != before and None not in self.rate.values()
+        first = None in self.rate.values()
+        probe = way != before and not first
         self.rate[way] = rate
         self.counts[way] += 1
-        if probe:
-            self.interval = self.interval * 4 if self._best() == before else 4
+        if None in self.rate.values():
+            return
+        best = self._best()
+        # a loser 2x slower or worse (a descheduled thread at every stage's barrier) costs a lot
+        # on every probe: probe it 16x less often, not 4x
+        grow = 16 if max(self.rate.values()) >= 2 * min(self.rate.values()) else 4
+        if first:
+            self.interval = grow
+        elif probe:
+            self.interval = self.interval * grow if best == before else 4
 
 
 __all__ = ["FastSVD", "FastNMF", "ArrayTrainset", "warm_up", "warm_report", "kernels",
@@ -550,14 +562,16 @@ class FastSVD(_FastMF):
         self.fitted_mode_ = mode
         bu = np.zeros(n_users, dtype=ft)
         bi = np.zeros(n_items, dtype=ft)
-        if mode == "parallel" or ft is np.float32:
+        if mode == "parallel":
             seq_pu, seq_qi = _seed_sequence(self.random_state).spawn(2)
             pu = _normal(seq_pu, self.init_mean, self.init_std_dev, (n_users, self.n_factors), ft)
             qi = _normal(seq_qi, self.init_mean, self.init_std_dev, (n_items, self.n_factors), ft)
-        else:  # Surprise's initialisation, for Surprise's numbers
+        else:  # Surprise's initialisation, for Surprise's numbers (float32: rounded to float32)
             rng = get_rng(self.random_state)
             pu = rng.normal(self.init_mean, self.init_std_dev, size=(n_users, self.n_factors))
             qi = rng.normal(self.init_mean, self.init_std_dev, size=(n_items, self.n_factors))
+            if ft is np.float32:
+                pu, qi = pu.astype(np.float32), qi.astype(np.float32)
         self.bu, self.bi, self.pu, self.qi = bu, bi, pu, qi
         if ft is np.float32 and rs.dtype != np.float32:  # fit(trainset) gives float64 ratings
             rs = rs.astype(np.float32)
