@@ -427,7 +427,13 @@ class _FastMF(AlgoBase):
         nb = self.n_blocks_ or max(4, int(numba.get_num_threads()))
         ug = _groups(user_counts, nb)
         ig = _groups(item_counts, nb)
-        bus, bits, brs, starts = K.block_layout(us, its, rs, ug, ig, nb)
+        if _PARALLEL_LOCK.acquire(blocking=False):  # both cores, unless another fit has them
+            try:
+                bus, bits, brs, starts = K.block_layout(us, its, rs, ug, ig, nb)
+            finally:
+                _PARALLEL_LOCK.release()
+        else:
+            bus, bits, brs, starts = K.block_layout_serial(us, its, rs, ug, ig, nb)
         return bus, bits, brs, starts, nb
 
     #: FastSVD: seconds of the last fit by stage: prepare (checks, sort, counts), init (initial
@@ -706,6 +712,10 @@ def warm_up() -> float:
         algo.fit_arrays(us, its, rs)
         algo.predict_arrays(us, its)
     K.stable_order(us, 7)
+    ug = np.zeros(7, dtype=np.int32)
+    ig = np.zeros(5, dtype=np.int32)
+    for r in (rs.astype(np.float64), rs):  # the layout when another fit holds both cores
+        K.block_layout_serial(us, its, r, ug, ig, 4)
     return time.perf_counter() - t0
 
 

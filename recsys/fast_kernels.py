@@ -336,18 +336,32 @@ def stable_order(keys, n_keys):
 
 
 @njit(cache=True, nogil=True)
-def block_layout(us, its, rs, user_group, item_group, n_blocks):
-    """Ratings reordered by block ``(user_group[u], item_group[i])``, user by user inside each
-    block (users ascending; each user's ratings in input order), and the block offsets (block
-    ``ug * n_blocks + ig`` spans ``starts[k]:starts[k + 1]``). ``user_group`` must be
-    non-decreasing in the user id (contiguous groups). Two passes over the ratings with one
-    counter per (user, item group), writing the reordered arrays directly: the same order as a
-    stable sort on ``(block, user)``, without the sort's 2 x n_users x B^2 counters and gather."""
+def _layout_count(us, its, item_group, cnt, b):
+    """cnt[u, b] = ratings of user u in item group b (this item group only)."""
+    for j in range(us.shape[0]):
+        if item_group[its[j]] == b:
+            cnt[us[j], b] += 1
+
+
+@njit(cache=True, nogil=True)
+def _layout_scatter(us, its, rs, item_group, cnt, b, out_u, out_i, out_r):
+    """Writes item group b's ratings to their places (cnt[u, b]: user u's next place there)."""
+    for j in range(us.shape[0]):
+        i = its[j]
+        if item_group[i] == b:
+            u = us[j]
+            p = cnt[u, b]
+            cnt[u, b] = p + 1
+            out_u[p] = u
+            out_i[p] = i
+            out_r[p] = rs[j]
+
+
+@njit(cache=True, nogil=True)
+def _layout_offsets(cnt, user_group, n_blocks):
+    """Block offsets from the (user, item group) counts; cnt becomes each (user, item group)'s
+    first place."""
     n_users = user_group.shape[0]
-    n = us.shape[0]
-    cnt = np.zeros((n_users, n_blocks), dtype=np.int64)
-    for j in range(n):
-        cnt[us[j], item_group[its[j]]] += 1
     nbb = n_blocks * n_blocks
     starts = np.zeros(nbb + 1, dtype=np.int64)
     for u in range(n_users):
@@ -357,24 +371,51 @@ def block_layout(us, its, rs, user_group, item_group, n_blocks):
     for k in range(nbb):
         starts[k + 1] += starts[k]
     run = starts[:-1].copy()
-    for u in range(n_users):  # cnt becomes each (user, item group)'s next write position
+    for u in range(n_users):
         base = user_group[u] * n_blocks
         for b in range(n_blocks):
             c = cnt[u, b]
             cnt[u, b] = run[base + b]
             run[base + b] += c
+    return starts
+
+
+def _block_layout_body(us, its, rs, user_group, item_group, n_blocks):
+    n_users = user_group.shape[0]
+    cnt = np.zeros((n_users, n_blocks), dtype=np.int64)
+    for b in prange(n_blocks):  # item group b touches only column b: no races
+        _layout_count(us, its, item_group, cnt, b)
+    starts = _layout_offsets(cnt, user_group, n_blocks)
     out_u = np.empty_like(us)
     out_i = np.empty_like(its)
     out_r = np.empty_like(rs)
-    for j in range(n):
-        u = us[j]
-        i = its[j]
-        b = item_group[i]
-        p = cnt[u, b]
-        cnt[u, b] = p + 1
-        out_u[p] = u
-        out_i[p] = i
-        out_r[p] = rs[j]
+    for b in prange(n_blocks):  # and writes only blocks (*, b): disjoint places
+        _layout_scatter(us, its, rs, item_group, cnt, b, out_u, out_i, out_r)
+    return out_u, out_i, out_r, starts
+
+
+block_layout = njit(cache=True, nogil=True, parallel=True)(_block_layout_body)
+block_layout.__doc__ = """Ratings reordered by block ``(user_group[u], item_group[i])``, user by
+user inside each block (users ascending; each user's ratings in input order), and the block
+offsets (block ``ug * n_blocks + ig`` spans ``starts[k]:starts[k + 1]``). ``user_group`` must be
+non-decreasing in the user id (contiguous groups). Two passes over the ratings with one counter
+per (user, item group), writing the reordered arrays directly, item groups in parallel (each owns
+its counters and its output places): the same order as a stable sort on ``(block, user)``."""
+
+
+@njit(cache=True, nogil=True)
+def block_layout_serial(us, its, rs, user_group, item_group, n_blocks):
+    """``block_layout`` on the calling thread (the same result)."""
+    n_users = user_group.shape[0]
+    cnt = np.zeros((n_users, n_blocks), dtype=np.int64)
+    for b in range(n_blocks):
+        _layout_count(us, its, item_group, cnt, b)
+    starts = _layout_offsets(cnt, user_group, n_blocks)
+    out_u = np.empty_like(us)
+    out_i = np.empty_like(its)
+    out_r = np.empty_like(rs)
+    for b in range(n_blocks):
+        _layout_scatter(us, its, rs, item_group, cnt, b, out_u, out_i, out_r)
     return out_u, out_i, out_r, starts
 
 

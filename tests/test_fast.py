@@ -315,6 +315,8 @@ def test_block_layout_is_a_stable_sort_by_block_then_user():
     ug = _groups(np.bincount(us, minlength=n_users), nb)
     ig = _groups(np.bincount(its, minlength=n_items), nb)
     bu_, bi_, br, starts = K.block_layout(us, its, rs, ug, ig, nb)
+    for got, want in zip(K.block_layout_serial(us, its, rs, ug, ig, nb), (bu_, bi_, br, starts)):
+        np.testing.assert_array_equal(got, want)
     block = ug[us].astype(np.int64) * nb + ig[its]
     want = np.lexsort((np.arange(n), us, block))  # block, then user, then input order
     np.testing.assert_array_equal(br, rs[want])
@@ -469,6 +471,12 @@ def test_after_warm_up_no_fit_compiles(big):
                 algo.fit_arrays(*frozen)
     evaluate.cross_validate(as_ratings(u, i, r), "svd", {"n_factors": 4, "random_state": 0},
                             engine="fast", n_folds=3, seed=0)
+    from recsys.fast import _PARALLEL_LOCK
+
+    with _PARALLEL_LOCK:  # another session's fit holds both cores
+        for dtype in ("float64", "float32"):
+            FastSVD(n_factors=4, n_epochs=2, mode="parallel", dtype=dtype).fit_arrays(u, i, r)
+        FastNMF(n_factors=4, n_epochs=2, mode="parallel").fit_arrays(u, i, r)
     after = {n: set(k.signatures) for n, k in kernels().items()}
     assert after == before, {n: after[n] - before[n] for n in after if after[n] != before[n]}
     assert warm_report()["compiled"] == 0
