@@ -88,23 +88,29 @@ class _BlockEpochs:
     depends on the choice (tested).
 
     Choice per unit: the first on all cores, the second on one; then the faster in seconds per
-    rating of the last measurement of each, re-measuring the other after 4, 16, 64, ... units
-    (the interval grows 4x each time the choice holds, 16x when the loser took twice as long or
-    more, and falls back to 4 when the choice flips). When
-    another fit holds the parallel kernels (one at a time: numba's workqueue layer), the unit runs
-    on the calling thread instead of waiting. ``counts`` says how many units ran each way.
+    rating (last measurement of each way). The other way is re-measured once the time spent on
+    the faster one since the last probe reaches ``PROBE_BUDGET`` times what a probe is expected to
+    cost (the difference of the two rates times a unit's ratings), and at least ``MIN_GAP`` units
+    later: probes cost at most ~1/PROBE_BUDGET of the fit, a close call is re-checked often, and
+    a way several times slower (a busy core) is hardly ever re-tried. When another fit holds the
+    parallel kernels (one at a time: numba's workqueue layer), the unit runs on the calling thread
+    instead of waiting. ``counts`` says how many units ran each way.
 
     ``run(way, unit)`` runs unit ``unit`` (0..units-1 of an epoch) with ``way`` "parallel" or
     "serial"; ``sizes[unit]`` is its number of ratings.
     """
 
+    PROBE_BUDGET = 10.0
+    MIN_GAP = 4
+
     def __init__(self, run, sizes, plan=None, clock=time.perf_counter):
         self.run = run
         self.sizes = [max(int(n), 1) for n in sizes]
+        self.mean_size = sum(self.sizes) / len(self.sizes)
         self.rate = {"parallel": None, "serial": None}  # seconds per rating, last measured
         self.counts = {"parallel": 0, "serial": 0}
         self.threads = int(numba.get_num_threads())
-        self.interval, self.since_probe = 4, 0
+        self.spent, self.since = 0.0, 0  # on the best way since the last probe
         self.plan = None if plan is None else list(plan)  # forced ways per unit (tests, warm-up)
         self.clock = clock
 
@@ -121,10 +127,11 @@ class _BlockEpochs:
             if self.rate[way] is None:
                 return way
         best = self._best()
-        if self.since_probe >= self.interval:
-            self.since_probe = 0
-            return "serial" if best == "parallel" else "parallel"
-        self.since_probe += 1
+        other = "serial" if best == "parallel" else "parallel"
+        cost = (self.rate[other] - self.rate[best]) * self.mean_size
+        if self.since >= self.MIN_GAP and self.spent >= self.PROBE_BUDGET * cost:
+            self.spent, self.since = 0.0, 0
+            return other
         return best
 
     def __call__(self):
@@ -144,24 +151,11 @@ class _BlockEpochs:
             finally:
                 if locked:
                     _PARALLEL_LOCK.release()
-            self._record(way, seconds / self.sizes[unit])
-
-    def _record(self, way, rate):
-        before = self._best()
-        first = None in self.rate.values()
-        probe = way != before and not first
-        self.rate[way] = rate
-        self.counts[way] += 1
-        if None in self.rate.values():
-            return
-        best = self._best()
-        # a loser 2x slower or worse (a descheduled thread at every stage's barrier) costs a lot
-        # on every probe: probe it 16x less often, not 4x
-        grow = 16 if max(self.rate.values()) >= 2 * min(self.rate.values()) else 4
-        if first:
-            self.interval = grow
-        elif probe:
-            self.interval = self.interval * grow if best == before else 4
+            if way == self._best():
+                self.spent += seconds
+                self.since += 1
+            self.rate[way] = seconds / self.sizes[unit]
+            self.counts[way] += 1
 
 
 __all__ = ["FastSVD", "FastNMF", "ArrayTrainset", "warm_up", "warm_report", "kernels",
