@@ -16,6 +16,8 @@ one run, best of N with the spread of the N runs:
   against float64 and float32 now, with the fit split into prepare / init / layout / epochs
   (goal 3: set-up under 10%) and the held-out RMSE (goals 1 and 2). Each size runs in fresh
   processes, alternating baseline and current code, so peak RSS is per process.
+* with ``FACTORLAB_BENCH_NETFLIX_FULL=1``: the whole Netflix Prize shape (100,480,507 ratings):
+  generate, parse, reload, fit, each with its peak RSS (goal 6).
 """
 from __future__ import annotations
 
@@ -290,6 +292,79 @@ def big_rows(n_total: int, reps: int) -> list[dict]:
     return rows
 
 
+# ------------------------------------------------------------------------------ whole Netflix
+NETFLIX_FULL = {"users": 480189, "items": 17770, "ratings": 100_480_507, "seed": 0}
+
+_NETFLIX = r"""
+import json, resource, sys, time
+from pathlib import Path
+step = sys.argv[1]
+params = json.loads(sys.argv[2])
+from recsys.io.paths import cache_dir
+from recsys.io.synth import ensure_synthetic, load_synthetic
+out = {}
+t = time.perf_counter()
+if step == "generate":
+    ensure_synthetic(params)
+    out["seconds"] = time.perf_counter() - t
+else:
+    before = set(Path(cache_dir()).glob("*")) if Path(cache_dir()).is_dir() else set()
+    ratings = load_synthetic(params)
+    out["seconds"] = time.perf_counter() - t
+    out["parsed"] = bool(set(Path(cache_dir()).glob("*")) - before)
+    out["n_ratings"] = ratings.n_ratings
+    out["n_users"] = ratings.n_users
+    if step == "fit":
+        from recsys.fast import FastSVD, warm_up
+        warm_up()
+        t = time.perf_counter()
+        algo = FastSVD(random_state=0, mode="parallel", dtype=sys.argv[3]).fit_ratings(ratings)
+        out["fit_seconds"] = time.perf_counter() - t
+        out["stages"] = algo.fit_seconds_
+        out["threads"] = algo.epoch_threads_
+out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps(out))
+"""
+
+
+def _netflix_child(*args) -> dict:
+    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    out = subprocess.run([sys.executable, "-c", _NETFLIX, *args], env=env, cwd=REPO,
+                         check=True, capture_output=True, text=True, timeout=7200)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def netflix_full_rows() -> list[dict]:
+    """The whole Netflix Prize shape (480,189 users, 17,770 movies, 100,480,507 ratings, as
+    ``python -m recsys synth --users 480189 --items 17770 --ratings 100480507`` makes it):
+    generate (once), first load (parse, unless cached by an earlier run), reload from the cache,
+    and a k=100, 20-epoch parallel float32 fit of every rating; each step in its own process, so
+    its peak RSS is its own (goal 6: peak RSS < 6 GB)."""
+    p = json.dumps(NETFLIX_FULL)
+    size = "100,480,507 ratings, 480,189 users x 17,770 movies"
+    gen = _netflix_child("generate", p)
+    first = _netflix_child("load", p)
+    again = _netflix_child("load", p)
+    fit = _netflix_child("fit", p, "float32")
+    st = fit["stages"]
+    return [
+        {"benchmark": "netflix full: generate the text files (synthetic)", "size": size,
+         "seconds": gen["seconds"], "peak_rss_mb": gen["peak_rss_mb"],
+         "note": "0 s when an earlier run made them"},
+        {"benchmark": "netflix full: first load " + ("(parse)" if first["parsed"] else
+                                                     "(cache from an earlier run)"),
+         "size": size, "seconds": first["seconds"], "peak_rss_mb": first["peak_rss_mb"]},
+        {"benchmark": "netflix full: reload from the parquet cache", "size": size,
+         "seconds": again["seconds"], "peak_rss_mb": again["peak_rss_mb"]},
+        {"benchmark": "netflix full: SVD k=100, 20 epochs, parallel float32, every rating",
+         "size": size, "seconds": fit["fit_seconds"], "peak_rss_mb": fit["peak_rss_mb"],
+         "note": f"RSS includes the loaded data (reload {fit['seconds']:.1f} s); set-up "
+                 f"{st['prepare'] + st['init'] + st['layout']:.1f} s, epochs {st['epochs']:.1f} s "
+                 f"(stages on 2 threads / 1: {fit['threads']['parallel']}/"
+                 f"{fit['threads']['serial']}); target peak RSS < 6 GB (goal 6)"},
+    ]
+
+
 def run(quick: bool = False) -> list[dict]:
     reps = 1 if quick else 5
     rows = ml100k_rows(reps)
@@ -298,6 +373,8 @@ def run(quick: bool = False) -> list[dict]:
     if not quick:
         rows += big_rows(5_000_000, 2)
         rows += big_rows(FULL["ratings"], 2)
+    if os.environ.get("FACTORLAB_BENCH_NETFLIX_FULL") == "1":  # ~10 min, ~4 GB of files
+        rows += netflix_full_rows()
     return rows
 
 
