@@ -352,8 +352,8 @@ class _FastMF(AlgoBase):
             raise InputError("rating is not a finite number")
         if global_mean is None:
             global_mean = float(np.mean(rs, dtype=np.float64))
-        user_counts = np.bincount(us, minlength=n_users)
-        item_counts = np.bincount(its, minlength=n_items)
+        user_counts = K.id_counts(us, n_users)  # ids checked above
+        item_counts = K.id_counts(its, n_items)
         self.trainset = ArrayTrainset(user_counts, item_counts, float(global_mean),
                                       tuple(rating_scale), user_ids, item_ids)
         self.bu = self.bi = None

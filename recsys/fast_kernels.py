@@ -420,6 +420,16 @@ def block_layout_serial(us, its, rs, user_group, item_group, n_blocks):
 
 
 @njit(cache=True, nogil=True)
+def id_counts(ids, n):
+    """``np.bincount(ids, minlength=n)`` for ids already checked to lie in [0, n), without
+    numpy's int64 copy of the input (2.7 s against ~0.3 s for 100M user ids)."""
+    counts = np.zeros(n, dtype=np.int64)
+    for j in range(ids.shape[0]):
+        counts[ids[j]] += 1
+    return counts
+
+
+@njit(cache=True, nogil=True)
 def is_sorted(keys):
     for j in range(1, keys.shape[0]):
         if keys[j] < keys[j - 1]:
