@@ -89,7 +89,7 @@ class _BlockEpochs:
 
     Choice per unit: the first on all cores, the second on one; then the faster in seconds per
     rating (last measurement of each way). The other way is re-measured once the time spent on
-    the faster one since the last probe reaches ``PROBE_BUDGET`` times what a probe is expected to
+    the faster one since the last probe reaches ``PROBE_BUDGET`` (20) times what a probe is expected to
     cost (the difference of the two rates times a unit's ratings), and at least ``MIN_GAP`` units
     later: probes cost at most ~1/PROBE_BUDGET of the fit, a close call is re-checked often, and
     a way several times slower (a busy core) is hardly ever re-tried. When another fit holds the
@@ -100,7 +100,7 @@ class _BlockEpochs:
     "serial"; ``sizes[unit]`` is its number of ratings.
     """
 
-    PROBE_BUDGET = 10.0
+    PROBE_BUDGET = 20.0
     MIN_GAP = 4
 
     def __init__(self, run, sizes, plan=None, clock=time.perf_counter):
