@@ -1,7 +1,7 @@
 """The fast engine: Surprise's SVD and NMF, compiled with numba, plus an array path for big data.
 
 ``FastSVD`` and ``FastNMF`` subclass ``surprise.AlgoBase`` with Surprise 1.1.5's parameters, defaults,
-attributes (``pu``, ``qi``, ``bu``, ``bi``: float64 arrays) and ``estimate`` semantics, so Surprise's
+attributes (``pu``, ``qi``, ``bu``, ``bi``: float64 arrays unless ``dtype="float32"``) and ``estimate`` semantics, so Surprise's
 ``cross_validate``, ``GridSearchCV``, ``predict`` and ``test`` take them unchanged.
 
 Modes (``mode=``):
@@ -18,9 +18,24 @@ Modes (``mode=``):
 * ``"parallel"``: ratings split into B x B blocks (users and items each cut into B groups of about
   equal rating counts, B = max(4, numba threads)); each epoch runs B stages, stage s updating blocks
   (b, (b+s) mod B) on all cores at once (they share no user or item: no races, and the result does
-  not depend on thread timing; it does depend on B). Same initialisation and formulas, a different
-  rating order: held-out RMSE stays within 0.002 of the exact mode (tested), factors differ.
+  not depend on thread timing; it does depend on B). Same formulas, another rating order (and for
+  SVD another initial draw, below): held-out RMSE stays within 0.002 of the exact mode (tested),
+  factors differ.
 * ``"auto"`` (default): exact below ``PARALLEL_THRESHOLD`` training ratings, parallel above.
+
+SVD in parallel mode draws the initial factors from numpy's ``Generator`` (PCG64
+streams spawned from ``random_state``, a fixed ``INIT_CHUNKS`` row chunks filled by 2 threads;
+several times faster than Surprise's ``RandomState.normal`` at Netflix scale, and the same
+numbers whatever the threads): only the exact and bitwise modes promise Surprise's numbers (float32
+exact mode starts from Surprise's draw rounded to float32, so it differs from float64 exact mode
+by precision alone). NMF always initialises as Surprise does (its
+held-out RMSE moves by more than 0.002 with the initial draw).
+
+Precision (``FastSVD(dtype=...)``): ``"float64"`` (default) or ``"float32"`` for large data:
+factors, biases, ratings and every update in float32 (``pu``, ``qi``, ``bu``, ``bi`` are float32
+arrays: half the memory; twice the numbers per vector instruction). Deterministic like the float64
+modes, with held-out RMSE within 0.002 of float64 exact mode (tested); never Surprise-equal, so
+``mode="bitwise"`` rejects it. Predictions are computed in float64 from the float32 parameters.
 
 Per-epoch callback: ``fit(trainset, epoch_callback=cb)`` / ``fit_arrays(..., epoch_callback=cb)``
 calls ``cb(epoch, algo)`` after each epoch (epoch = 1..n_epochs) with ``algo.pu/qi/bu/bi`` holding the
@@ -35,6 +50,7 @@ Surprise's ``KFold`` splits.
 from __future__ import annotations
 
 import numbers
+import os
 import threading
 import time
 from itertools import chain
@@ -61,7 +77,88 @@ def _locked(kernel, *args):
     with _PARALLEL_LOCK:
         return kernel(*args)
 
-__all__ = ["FastSVD", "FastNMF", "ArrayTrainset", "warm_up",
+
+class _BlockEpochs:
+    """Runs parallel mode's epochs, unit by unit (SVD: one stage of B blocks; NMF: one epoch), on
+    all cores (the prange block kernel) or on the calling thread (the serial block kernel: the same
+    blocks in the same stages, so the same bits), whichever is faster now. Each stage of the
+    parallel kernel waits for every thread, so when another process holds a core, 2 threads can be
+    several times slower than 1 (0.96 s against 0.20 s for exact mode on ml-100k with a busy-loop
+    on the other core); this keeps parallel mode near one thread's speed then, and the model never
+    depends on the choice (tested).
+
+    Choice per unit: the first on all cores, the second on one; then the faster in seconds per
+    rating (last measurement of each way). The other way is re-measured once the time spent on
+    the faster one since the last probe reaches ``PROBE_BUDGET`` (20) times what a probe is expected to
+    cost (the difference of the two rates times a unit's ratings), and at least ``MIN_GAP`` units
+    later: probes cost at most ~1/PROBE_BUDGET of the fit, a close call is re-checked often, and
+    a way several times slower (a busy core) is hardly ever re-tried. When another fit holds the
+    parallel kernels (one at a time: numba's workqueue layer), the unit runs on the calling thread
+    instead of waiting. ``counts`` says how many units ran each way.
+
+    ``run(way, unit)`` runs unit ``unit`` (0..units-1 of an epoch) with ``way`` "parallel" or
+    "serial"; ``sizes[unit]`` is its number of ratings.
+    """
+
+    PROBE_BUDGET = 20.0
+    MIN_GAP = 4
+
+    def __init__(self, run, sizes, plan=None, clock=time.perf_counter):
+        self.run = run
+        self.sizes = [max(int(n), 1) for n in sizes]
+        self.mean_size = sum(self.sizes) / len(self.sizes)
+        self.rate = {"parallel": None, "serial": None}  # seconds per rating, last measured
+        self.counts = {"parallel": 0, "serial": 0}
+        self.threads = int(numba.get_num_threads())
+        self.spent, self.since = 0.0, 0  # on the best way since the last probe
+        self.plan = None if plan is None else list(plan)  # forced ways per unit (tests, warm-up)
+        self.clock = clock
+
+    def _best(self):
+        known = {w: r for w, r in self.rate.items() if r is not None}
+        return min(known, key=known.get) if known else "parallel"
+
+    def _choose(self) -> str:
+        if self.plan:
+            return self.plan.pop(0)
+        if self.threads < 2:
+            return "serial"
+        for way in ("parallel", "serial"):
+            if self.rate[way] is None:
+                return way
+        best = self._best()
+        other = "serial" if best == "parallel" else "parallel"
+        cost = (self.rate[other] - self.rate[best]) * self.mean_size
+        if self.since >= self.MIN_GAP and self.spent >= self.PROBE_BUDGET * cost:
+            self.spent, self.since = 0.0, 0
+            return other
+        return best
+
+    def __call__(self):
+        """One epoch."""
+        for unit in range(len(self.sizes)):
+            forced = bool(self.plan)
+            way = self._choose()
+            locked = False
+            if way == "parallel":
+                locked = _PARALLEL_LOCK.acquire(blocking=forced)
+                if not locked:
+                    way = "serial"  # another fit holds the cores' kernel: do not queue behind it
+            try:
+                t = self.clock()
+                self.run(way, unit)
+                seconds = self.clock() - t
+            finally:
+                if locked:
+                    _PARALLEL_LOCK.release()
+            if way == self._best():
+                self.spent += seconds
+                self.since += 1
+            self.rate[way] = seconds / self.sizes[unit]
+            self.counts[way] += 1
+
+
+__all__ = ["FastSVD", "FastNMF", "ArrayTrainset", "warm_up", "warm_report", "kernels",
            "surprise_numbering", "trainset_arrays", "MODES",
            "PARALLEL_THRESHOLD"]
 
@@ -186,10 +283,14 @@ class _FastMF(AlgoBase):
 
     #: parallel mode's B (blocks per side); None = max(4, numba threads)
     n_blocks_ = None
+    #: parallel mode: a forced sequence of "parallel"/"serial" units (SVD: stages, NMF: epochs;
+    #: warm-up, tests); None = adaptive
+    block_plan_ = None
 
     # -------------------------------------------------------------- Surprise path
     def fit(self, trainset, epoch_callback=None):
         """Fit on a Surprise ``Trainset`` (same numbers as Surprise's class; see module doc)."""
+        self._t_fit = time.perf_counter()
         self._check_params()
         AlgoBase.fit(self, trainset)
         us, its, rs = trainset_arrays(trainset)
@@ -214,6 +315,7 @@ class _FastMF(AlgoBase):
         ``global_mean`` defaults to the mean of the ratings in that order, computed as Surprise
         does. ``user_ids``/``item_ids`` (raw ids by inner id) enable ``predict(raw_uid, raw_iid)``.
         """
+        self._t_fit = time.perf_counter()
         self._check_params()
         us = np.asarray(users)
         its = np.asarray(items)
@@ -234,19 +336,24 @@ class _FastMF(AlgoBase):
             lo, hi = int(ids.min()), int(ids.max())
             if lo < 0 or hi >= n:
                 raise InputError(f"{what} id out of range 0..{n - 1}", value=lo if lo < 0 else hi)
-        us = us.astype(np.int32, copy=False)
-        its = its.astype(np.int32, copy=False)
+        # C-contiguous, writeable int32/float64: the types warm_up compiles (a read-only or strided
+        # array would be another numba signature, compiled at first use); copies only when needed
+        us = np.require(us, np.int32, ["C", "W"])
+        its = np.require(its, np.int32, ["C", "W"])
         if self.resolved_mode(len(us)) != "parallel" and not K.is_sorted(us):
             order, _ = K.stable_order(us, n_users)  # parallel mode sorts by block and user
             us, its, rs = us[order], its[order], rs[order]
             del order
-        rs = rs.astype(np.float64, copy=False)
+        if self._float_type() is np.float32:
+            rs = np.require(rs, np.float32, ["C", "W"])
+        else:
+            rs = np.require(rs, np.float64, ["C", "W"])
         if not np.isfinite(rs).all():
             raise InputError("rating is not a finite number")
         if global_mean is None:
-            global_mean = float(np.mean(rs))
-        user_counts = np.bincount(us, minlength=n_users)
-        item_counts = np.bincount(its, minlength=n_items)
+            global_mean = float(np.mean(rs, dtype=np.float64))
+        user_counts = K.id_counts(us, n_users)  # ids checked above
+        item_counts = K.id_counts(its, n_items)
         self.trainset = ArrayTrainset(user_counts, item_counts, float(global_mean),
                                       tuple(rating_scale), user_ids, item_ids)
         self.bu = self.bi = None
@@ -268,8 +375,8 @@ class _FastMF(AlgoBase):
         Ids < 0 (or without training ratings) are unknown: biased models drop the unknown terms,
         unbiased ones return the global mean (Surprise's default prediction). float64 array.
         """
-        us = np.ascontiguousarray(users, dtype=np.int64)
-        its = np.ascontiguousarray(items, dtype=np.int64)
+        us = np.require(users, np.int64, ["C", "W"])  # the signature warm_up compiled
+        its = np.require(items, np.int64, ["C", "W"])
         lo, hi = self.trainset.rating_scale
         return _locked(K.predict, us, its, self.pu, self.qi, self.bu, self.bi,
                        float(self.trainset.global_mean), self._user_known, self._item_known,
@@ -279,22 +386,30 @@ class _FastMF(AlgoBase):
     def estimate(self, u, i):
         known_user = self.trainset.knows_user(u)
         known_item = self.trainset.knows_item(i)
+        f64 = self.pu.dtype == np.float64
+        # float32 parameters: summed in float64 (a Python float + np.float32 would stay float32)
+        dot = (lambda: np.dot(self.qi[i], self.pu[u])) if f64 else (
+            lambda: np.dot(self.qi[i].astype(np.float64), self.pu[u].astype(np.float64)))
         if self.biased:
             est = self.trainset.global_mean
             if known_user:
-                est += self.bu[u]
+                est += self.bu[u] if f64 else float(self.bu[u])
             if known_item:
-                est += self.bi[i]
+                est += self.bi[i] if f64 else float(self.bi[i])
             if known_user and known_item:
-                est += np.dot(self.qi[i], self.pu[u])
+                est += dot()
         else:
             if known_user and known_item:
-                est = np.dot(self.qi[i], self.pu[u])
+                est = dot()
             else:
                 raise PredictionImpossible("User and item are unknown.")
         return est
 
     # -------------------------------------------------------------- internals
+    def _float_type(self):
+        """np.float64, or np.float32 for ``FastSVD(dtype="float32")``."""
+        return _float_type(getattr(self, "dtype", "float64"))
+
     def resolved_mode(self, n_ratings: int) -> str:
         """The mode a fit on ``n_ratings`` ratings uses ("auto" resolved)."""
         if self.mode == "auto":
@@ -304,14 +419,23 @@ class _FastMF(AlgoBase):
     def _blocks(self, us, its, rs, user_counts, item_counts):
         """Reorder ratings by block (user group, item group), user-sorted inside each block."""
         nb = self.n_blocks_ or max(4, int(numba.get_num_threads()))
-        n_users = len(user_counts)
         ug = _groups(user_counts, nb)
         ig = _groups(item_counts, nb)
-        key = (ug[us].astype(np.int64) * nb + ig[its]) * n_users + us
-        order, starts = K.stable_order(key, nb * nb * n_users)
-        del key
-        starts = np.ascontiguousarray(starts[::n_users])  # block k: starts[k]:starts[k + 1]
-        return us[order], its[order], rs[order], starts, nb
+        if _PARALLEL_LOCK.acquire(blocking=False):  # both cores, unless another fit has them
+            try:
+                bus, bits, brs, starts = K.block_layout(us, its, rs, ug, ig, nb)
+            finally:
+                _PARALLEL_LOCK.release()
+        else:
+            bus, bits, brs, starts = K.block_layout_serial(us, its, rs, ug, ig, nb)
+        return bus, bits, brs, starts, nb
+
+    #: FastSVD: seconds of the last fit by stage: prepare (checks, sort, counts), init (initial
+    #: factors), layout (parallel mode's blocks), epochs (with the callbacks)
+    fit_seconds_ = None
+    #: parallel mode: units (SVD: stages, B per epoch; NMF: epochs) run on all cores / on the
+    #: calling thread (``{"parallel": n, "serial": m}``, see ``_BlockEpochs``); None otherwise
+    epoch_threads_ = None
 
     def _epochs(self, epoch_callback, step):
         for epoch in range(self.n_epochs):
@@ -320,6 +444,54 @@ class _FastMF(AlgoBase):
             step()
             if epoch_callback is not None:
                 epoch_callback(epoch + 1, self)
+
+
+def _float_type(dtype):
+    try:
+        name = np.dtype(dtype).name
+    except TypeError:
+        name = None
+    if name not in ("float32", "float64"):
+        raise InputError("dtype must be float64 or float32", value=dtype)
+    return np.float32 if name == "float32" else np.float64
+
+
+def _seed_sequence(random_state) -> np.random.SeedSequence:
+    """A SeedSequence from a Surprise-style ``random_state`` (None, int or RandomState): an int
+    seeds it directly; otherwise one draw from ``get_rng(random_state)`` does."""
+    if _is_int(random_state):
+        return np.random.SeedSequence(int(random_state))
+    return np.random.SeedSequence(int(get_rng(random_state).randint(0, 2**31 - 1)))
+
+
+#: rows of an initial factor matrix are drawn in this many chunks, each from its own PCG64 stream
+#: (spawned from the seed): a fixed number, so the draw does not depend on the threads used
+INIT_CHUNKS = 8
+
+
+def _normal(seq, mean, std, shape, ft):
+    """Normal(mean, std) factors of ``shape`` in type ``ft``: row chunk k from ``seq.spawn``'s
+    k-th PCG64 stream, filled in place by up to 2 threads (numpy's Generator releases the GIL)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    out = np.empty(shape, dtype=ft)
+    bounds = np.linspace(0, shape[0], INIT_CHUNKS + 1).astype(np.int64)
+    streams = seq.spawn(INIT_CHUNKS)
+
+    def fill(k):
+        part = out[bounds[k]:bounds[k + 1]]
+        np.random.Generator(np.random.PCG64(streams[k])).standard_normal(out=part, dtype=ft)
+        part *= ft(std)
+        if mean:
+            part += ft(mean)
+
+    if out.size < 1_000_000:
+        for k in range(INIT_CHUNKS):
+            fill(k)
+    else:
+        with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as ex:
+            list(ex.map(fill, range(INIT_CHUNKS)))
+    return out
 
 
 def _groups(counts, nb):
@@ -337,14 +509,14 @@ class FastSVD(_FastMF):
     b_u += lr_bu (e_ui - reg_bu b_u), b_i += lr_bi (e_ui - reg_bi b_i),
     p_u += lr_pu (e_ui q_i - reg_pu p_u), q_i += lr_qi (e_ui p_u - reg_qi q_i), n_epochs times.
     Parameters, defaults and attributes are Surprise 1.1.5's ``SVD`` (``lr_all``/``reg_all`` fill the
-    per-parameter values left as None), plus ``mode`` (see the module docstring). Parameters are
-    validated in ``fit`` (ValueError/InputError naming the parameter).
+    per-parameter values left as None), plus ``mode`` and ``dtype`` (see the module docstring).
+    Parameters are validated in ``fit`` (ValueError/InputError naming the parameter).
     """
 
     def __init__(self, n_factors=100, n_epochs=20, biased=True, init_mean=0, init_std_dev=.1,
                  lr_all=.005, reg_all=.02, lr_bu=None, lr_bi=None, lr_pu=None, lr_qi=None,
                  reg_bu=None, reg_bi=None, reg_pu=None, reg_qi=None, random_state=None,
-                 verbose=False, mode="auto"):
+                 verbose=False, mode="auto", dtype="float64"):
         self.n_factors = n_factors
         self.n_epochs = n_epochs
         self.biased = biased
@@ -363,11 +535,15 @@ class FastSVD(_FastMF):
         self.random_state = random_state
         self.verbose = verbose
         self.mode = mode
+        self.dtype = dtype
         AlgoBase.__init__(self)
 
     def _check_params(self):
         _check_int("n_factors", self.n_factors, 1)
         _check_int("n_epochs", self.n_epochs, 0)
+        if self._float_type() is np.float32 and self.mode == "bitwise":
+            raise InputError("dtype float32 cannot be bitwise Surprise; use float64",
+                             value=self.dtype)
         _check_real("init_mean", self.init_mean)
         _check_real("init_std_dev", self.init_std_dev, nonneg=True)
         for name in ("lr_all", "reg_all"):
@@ -378,27 +554,50 @@ class FastSVD(_FastMF):
         _check_mode(self.mode)
 
     def _train(self, us, its, rs, user_counts, item_counts, global_mean, epoch_callback):
+        t = time.perf_counter()
+        times = self.fit_seconds_ = {"prepare": t - getattr(self, "_t_fit", t)}
         n_users, n_items = len(user_counts), len(item_counts)
-        rng = get_rng(self.random_state)
-        bu = np.zeros(n_users, dtype=np.double)
-        bi = np.zeros(n_items, dtype=np.double)
-        pu = rng.normal(self.init_mean, self.init_std_dev, size=(n_users, self.n_factors))
-        qi = rng.normal(self.init_mean, self.init_std_dev, size=(n_items, self.n_factors))
+        ft = self._float_type()
+        mode = self.resolved_mode(len(rs))
+        self.fitted_mode_ = mode
+        bu = np.zeros(n_users, dtype=ft)
+        bi = np.zeros(n_items, dtype=ft)
+        if mode == "parallel":
+            seq_pu, seq_qi = _seed_sequence(self.random_state).spawn(2)
+            pu = _normal(seq_pu, self.init_mean, self.init_std_dev, (n_users, self.n_factors), ft)
+            qi = _normal(seq_qi, self.init_mean, self.init_std_dev, (n_items, self.n_factors), ft)
+        else:  # Surprise's initialisation, for Surprise's numbers (float32: rounded to float32)
+            rng = get_rng(self.random_state)
+            pu = rng.normal(self.init_mean, self.init_std_dev, size=(n_users, self.n_factors))
+            qi = rng.normal(self.init_mean, self.init_std_dev, size=(n_items, self.n_factors))
+            if ft is np.float32:
+                pu, qi = pu.astype(np.float32), qi.astype(np.float32)
         self.bu, self.bi, self.pu, self.qi = bu, bi, pu, qi
+        if ft is np.float32 and rs.dtype != np.float32:  # fit(trainset) gives float64 ratings
+            rs = rs.astype(np.float32)
+        times["init"] = time.perf_counter() - t
+        t = time.perf_counter()
         gm = global_mean if self.biased else 0.0
         hyper = (gm, bool(self.biased), float(self.lr_bu), float(self.lr_bi), float(self.lr_pu),
                  float(self.lr_qi), float(self.reg_bu), float(self.reg_bi), float(self.reg_pu),
                  float(self.reg_qi))
-        mode = self.resolved_mode(len(rs))
-        self.fitted_mode_ = mode
         if mode == "parallel":
             bus, bits, brs, starts, nb = self._blocks(us, its, rs, user_counts, item_counts)
-            step = lambda: _locked(K.svd_epoch_blocks, bus, bits, brs, starts, nb, pu, qi, bu,
-                                   bi, *hyper)
+            kern = {"parallel": K.svd_epoch_blocks, "serial": K.svd_epoch_blocks_serial}
+            # one unit = one stage: blocks (b, (b + s) mod B)
+            sizes = [sum(int(starts[b * nb + (b + st) % nb + 1] - starts[b * nb + (b + st) % nb])
+                         for b in range(nb)) for st in range(nb)]
+            step = _BlockEpochs(
+                lambda way, st: kern[way](bus, bits, brs, starts, nb, st, st + 1, pu, qi, bu, bi,
+                                          *hyper), sizes, plan=self.block_plan_)
         else:
             kernel = K.svd_epoch_bitwise if mode == "bitwise" else K.svd_epoch_exact
             step = lambda: kernel(us, its, rs, pu, qi, bu, bi, *hyper)
+        times["layout"] = time.perf_counter() - t
+        t = time.perf_counter()
         self._epochs(epoch_callback, step)
+        times["epochs"] = time.perf_counter() - t
+        self.epoch_threads_ = dict(step.counts) if mode == "parallel" else None
 
 
 # ---------------------------------------------------------------------------------- NMF
@@ -444,6 +643,7 @@ class FastNMF(_FastMF):
 
     def _train(self, us, its, rs, user_counts, item_counts, global_mean, epoch_callback):
         n_users, n_items, k = len(user_counts), len(item_counts), self.n_factors
+        mode = self.resolved_mode(len(rs))
         rng = get_rng(self.random_state)
         pu = rng.uniform(self.init_low, self.init_high, size=(n_users, k))
         qi = rng.uniform(self.init_low, self.init_high, size=(n_items, k))
@@ -456,15 +656,17 @@ class FastNMF(_FastMF):
         hyper = (user_counts, item_counts, gm, bool(self.biased), float(self.reg_pu),
                  float(self.reg_qi), float(self.reg_bu), float(self.reg_bi), float(self.lr_bu),
                  float(self.lr_bi))
-        mode = self.resolved_mode(len(rs))
         self.fitted_mode_ = mode
         if mode == "parallel":
             bus, bits, brs, starts, nb = self._blocks(us, its, rs, user_counts, item_counts)
-            step = lambda: _locked(K.nmf_epoch_blocks, bus, bits, brs, starts, nb, pu, qi, bu,
-                                   bi, *aux, *hyper)
+            kern = {"parallel": K.nmf_epoch_blocks, "serial": K.nmf_epoch_blocks_serial}
+            step = _BlockEpochs(  # one unit = one epoch
+                lambda way, _: kern[way](bus, bits, brs, starts, nb, pu, qi, bu, bi, *aux,
+                                         *hyper), [len(brs)], plan=self.block_plan_)
         else:
             step = lambda: K.nmf_epoch(us, its, rs, pu, qi, bu, bi, *aux, *hyper)
         self._epochs(epoch_callback, step)
+        self.epoch_threads_ = dict(step.counts) if mode == "parallel" else None
 
 
 # ---------------------------------------------------------------------------------- CV on arrays
@@ -482,16 +684,55 @@ def surprise_numbering(users, items):
 
 # ---------------------------------------------------------------------------------- warm-up
 def warm_up() -> float:
-    """Compile (or load from the disk cache) every kernel on a tiny problem; returns seconds."""
+    """Compile (or load from the disk cache) every kernel on a tiny problem; returns seconds.
+
+    Covers every signature the engine uses (fits in all modes through ``fit_arrays``, whose
+    conversions give ``fit(trainset)`` the same types, and ``predict_arrays``): after it, no fit
+    compiles anything (tested). ``python -m recsys warm`` runs it during set-up (``make run`` /
+    ``make test``), so the compiled code is on disk before the app's first model page."""
     t0 = time.perf_counter()
     rng = np.random.RandomState(0)
     us = rng.randint(0, 7, 60).astype(np.int32)
     its = rng.randint(0, 5, 60).astype(np.int32)
     rs = rng.randint(1, 6, 60).astype(np.float32)
-    for cls in (FastSVD, FastNMF):
-        for mode in ("bitwise", "exact", "parallel"):
-            algo = cls(n_factors=3, n_epochs=1, random_state=0, mode=mode)
-            algo.fit_arrays(us, its, rs)
-            algo.predict_arrays(us, its)
+    for cls, mode, dtype in ((FastSVD, "bitwise", "float64"), (FastSVD, "exact", "float64"),
+                             (FastSVD, "parallel", "float64"), (FastSVD, "exact", "float32"),
+                             (FastSVD, "parallel", "float32"), (FastNMF, "bitwise", None),
+                             (FastNMF, "exact", None), (FastNMF, "parallel", None)):
+        algo = cls(n_factors=3, n_epochs=2, random_state=0, mode=mode)
+        algo.block_plan_ = ["parallel", "serial"] * 8  # compile both ways of running the blocks
+        if dtype:
+            algo.dtype = dtype
+        algo.fit_arrays(us, its, rs)
+        algo.predict_arrays(us, its)
     K.stable_order(us, 7)
+    ug = np.zeros(7, dtype=np.int32)
+    ig = np.zeros(5, dtype=np.int32)
+    for r in (rs.astype(np.float64), rs):  # the layout when another fit holds both cores
+        K.block_layout_serial(us, its, r, ug, ig, 4)
     return time.perf_counter() - t0
+
+
+def kernels() -> dict:
+    """name -> numba dispatcher, for every kernel of ``recsys.fast_kernels``."""
+    from numba.core.dispatcher import Dispatcher
+
+    return {n: v for n, v in vars(K).items() if isinstance(v, Dispatcher)}
+
+
+def warm_report() -> dict:
+    """``warm_up()`` with what it did: ``seconds``, ``compiled`` (kernel signatures compiled now),
+    ``loaded`` (signatures loaded from numba's disk cache) and ``cache_dir`` (where numba keeps them:
+    ``recsys/__pycache__`` next to the kernels' source unless ``NUMBA_CACHE_DIR`` says otherwise).
+    Counts are for this process (a second call reports no new work)."""
+    def counts():
+        ks = kernels().values()
+        return (sum(sum(k.stats.cache_misses.values()) for k in ks),
+                sum(sum(k.stats.cache_hits.values()) for k in ks))
+
+    miss0, hit0 = counts()
+    seconds = warm_up()
+    miss1, hit1 = counts()
+    cache_dir = getattr(getattr(K.svd_epoch_exact, "_cache", None), "_cache_path", None)
+    return {"seconds": seconds, "compiled": miss1 - miss0, "loaded": hit1 - hit0,
+            "cache_dir": cache_dir}

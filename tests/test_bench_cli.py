@@ -26,3 +26,14 @@ def test_every_section_module_has_run():
     for name in bench.SECTIONS + bench.OPTIONAL:
         assert callable(importlib.import_module(f"recsys.bench.{name}").run)
     assert "ranking_synth" not in bench.SECTIONS     # 24M ratings: only when named
+
+
+def test_warm_command_fills_the_kernel_cache(capsys):
+    """``python -m recsys warm`` (run by make run / make test): after it, nothing compiles."""
+    import json
+
+    assert main(["warm", "--json"]) == 0
+    assert main(["warm", "--json"]) == 0
+    first, second = (json.loads(l) for l in capsys.readouterr().out.strip().splitlines())
+    assert first["seconds"] > 0 and first["cache_dir"]
+    assert second["compiled"] == 0  # everything is in memory (or on disk) by now

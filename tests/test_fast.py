@@ -216,6 +216,166 @@ def test_parallel_mode_heldout_rmse_close_to_exact(big, cls):
                                                        imap[ratings.items[test]]), est)
 
 
+def _heldout(ratings, seed=1):
+    """An 80/20 split of ``ratings``: (train arrays renumbered as Surprise would, test ids mapped
+    to them (-1 = unknown), test ratings)."""
+    n = ratings.n_ratings
+    test = np.random.default_rng(seed).random(n) < 0.2
+    tr_u, tr_i, back_u, back_i = surprise_numbering(ratings.users[~test], ratings.items[~test])
+    umap = np.full(ratings.n_users, -1)
+    umap[back_u] = np.arange(len(back_u))
+    imap = np.full(ratings.n_items, -1)
+    imap[back_i] = np.arange(len(back_i))
+    return ((tr_u, tr_i, ratings.ratings[~test]),
+            (umap[ratings.users[test]], imap[ratings.items[test]]),
+            ratings.ratings[test].astype(np.float64))
+
+
+@pytest.mark.parametrize("mode", ["exact", "parallel"])
+def test_float32_heldout_rmse_close_to_float64_exact(big, mode):
+    ratings, _ = big
+    train, test_ids, truth = _heldout(ratings)
+    rmse = lambda algo: float(np.sqrt(np.mean((truth - algo.predict_arrays(*test_ids)) ** 2)))
+    ref = FastSVD(random_state=0, mode="exact").fit_arrays(*train)
+    f32 = FastSVD(random_state=0, mode=mode, dtype="float32").fit_arrays(*train)
+    assert f32.fitted_mode_ == mode
+    for name in ("pu", "qi", "bu", "bi"):
+        assert getattr(f32, name).dtype == np.float32, name
+    assert abs(rmse(f32) - rmse(ref)) < 0.002, (rmse(f32), rmse(ref))
+    assert 0.5 < rmse(f32) < 1.2  # a model, not noise (planted noise sd 0.6, rounding)
+    # deterministic: the same seed gives the same bits
+    again = FastSVD(random_state=0, mode=mode, dtype="float32").fit_arrays(*train)
+    for name in ("pu", "qi", "bu", "bi"):
+        np.testing.assert_array_equal(getattr(again, name), getattr(f32, name), err_msg=name)
+    # a different seed gives another model
+    other = FastSVD(random_state=1, mode=mode, dtype="float32").fit_arrays(*train)
+    assert not np.array_equal(other.qi, f32.qi)
+
+
+def test_float32_predict_agrees_with_predict_arrays(tiny_trainset):
+    algo = FastSVD(n_factors=5, random_state=0, dtype="float32").fit(tiny_trainset)
+    assert algo.pu.dtype == np.float32 and algo.fitted_mode_ == "exact"
+    ts = tiny_trainset
+    for uid, iid in [("u1", "m1"), ("u3", "m4"), ("nobody", "m2"), ("u2", "nothing")]:
+        u = ts.to_inner_uid(uid) if uid != "nobody" else -1
+        i = ts.to_inner_iid(iid) if iid != "nothing" else -1
+        est = algo.predict(uid, iid).est
+        assert est == pytest.approx(algo.predict_arrays(np.array([u]), np.array([i]))[0],
+                                    abs=1e-9)
+    # float32 parameters, float64 sums
+    u, i = ts.to_inner_uid("u1"), ts.to_inner_iid("m1")
+    want = (ts.global_mean + float(algo.bu[u]) + float(algo.bi[i])
+            + float(np.dot(algo.qi[i].astype(float), algo.pu[u].astype(float))))
+    assert algo.estimate(u, i) == pytest.approx(want, abs=1e-12)
+    unb = FastSVD(n_factors=5, random_state=0, biased=False, dtype=np.float32).fit(ts)
+    assert unb.estimate(u, i) == pytest.approx(
+        float(np.dot(unb.qi[i].astype(float), unb.pu[u].astype(float))), abs=1e-12)
+
+
+def test_float32_rejected_where_it_cannot_hold(tiny_trainset):
+    with pytest.raises(ValueError, match="dtype"):
+        FastSVD(mode="bitwise", dtype="float32").fit(tiny_trainset)
+    with pytest.raises(ValueError, match="dtype"):
+        FastSVD(dtype="float16").fit(tiny_trainset)
+    with pytest.raises(ValueError, match="dtype"):
+        FastSVD(dtype="fast").fit(tiny_trainset)
+
+
+@pytest.mark.parametrize("cls,params", [(FastSVD, {}), (FastSVD, {"dtype": "float32"}),
+                                        (FastSVD, {"biased": False}), (FastNMF, {"biased": True})])
+def test_parallel_mode_same_bits_on_one_thread_or_all(big, cls, params):
+    """Parallel mode may run any epoch on the calling thread (busy cores, another fit holding the
+    parallel kernel): the model is the same, bit for bit, whichever way each epoch ran."""
+    ratings, _ = big
+    models = {}
+    units = 4 * (4 if cls is FastSVD else 1)  # SVD: B = 4 stages an epoch; NMF: one unit
+    mixed = ["serial" if bit == "1" else "parallel" for bit in f"{0b1001110100101101:016b}"]
+    for plan in (["parallel"] * units, ["serial"] * units, mixed[:units]):
+        algo = cls(n_factors=12, n_epochs=4, random_state=7, mode="parallel", **params)
+        algo.n_blocks_ = 4
+        algo.block_plan_ = plan
+        algo.fit_ratings(ratings)
+        assert algo.epoch_threads_ == {w: plan.count(w) for w in ("parallel", "serial")}
+        models[tuple(plan)] = algo
+    first, *rest = models.values()
+    for other in rest:
+        for name in ("pu", "qi", "bu", "bi"):
+            np.testing.assert_array_equal(getattr(other, name), getattr(first, name), err_msg=name)
+
+
+def test_block_layout_is_a_stable_sort_by_block_then_user():
+    from recsys import fast_kernels as K
+    from recsys.fast import _groups
+
+    rng = np.random.default_rng(3)
+    n_users, n_items, n, nb = 50, 30, 2000, 4
+    us = rng.integers(0, n_users, n).astype(np.int32)
+    its = rng.integers(0, n_items, n).astype(np.int32)
+    rs = np.arange(n, dtype=np.float32)  # the rating carries its input position
+    ug = _groups(np.bincount(us, minlength=n_users), nb)
+    ig = _groups(np.bincount(its, minlength=n_items), nb)
+    bu_, bi_, br, starts = K.block_layout(us, its, rs, ug, ig, nb)
+    for got, want in zip(K.block_layout_serial(us, its, rs, ug, ig, nb), (bu_, bi_, br, starts)):
+        np.testing.assert_array_equal(got, want)
+    block = ug[us].astype(np.int64) * nb + ig[its]
+    want = np.lexsort((np.arange(n), us, block))  # block, then user, then input order
+    np.testing.assert_array_equal(br, rs[want])
+    np.testing.assert_array_equal(bu_, us[want])
+    np.testing.assert_array_equal(bi_, its[want])
+    np.testing.assert_array_equal(starts, np.concatenate([[0], np.cumsum(
+        np.bincount(block, minlength=nb * nb))]))
+
+
+def _fake_epochs(parallel_s, serial_s, n, threads=2):
+    """Run the adaptive chooser for n units (of 1000 ratings each) with kernels that 'take' the
+    given seconds on a fake clock; return the ways in order."""
+    from recsys.fast import _BlockEpochs
+
+    now = [0.0]
+    ways = []
+
+    def run(way, unit):
+        ways.append(way)
+        now[0] += parallel_s if way == "parallel" else serial_s
+
+    sched = _BlockEpochs(run, [1000] * n, clock=lambda: now[0])
+    sched.threads = threads
+    sched()  # one "epoch" of n units
+    return ways
+
+
+def test_parallel_mode_falls_back_to_one_thread_when_cores_are_busy():
+    def cost(ways, parallel_s, serial_s):
+        return sum(parallel_s if w == "parallel" else serial_s for w in ways)
+
+    # quiet machine: 2 threads win; the single thread is re-measured, at ~1/10 of the time
+    quiet = _fake_epochs(0.6, 1.0, 80)
+    assert quiet[:2] == ["parallel", "serial"] and quiet[2:6] == ["parallel"] * 4
+    assert 2 <= quiet.count("serial") <= 12
+    assert cost(quiet, 0.6, 1.0) <= 1.12 * 80 * 0.6
+    # busy other core: every stage waits for a descheduled thread, 1 thread wins, and the slow
+    # way is hardly re-tried
+    busy = _fake_epochs(7.0, 1.0, 80)
+    assert busy[:2] == ["parallel", "serial"] and busy.count("parallel") <= 2
+    assert cost(busy, 7.0, 1.0) <= 1.12 * 80 * 1.0 + 7.0  # + the first, measuring, unit
+    # a close call is re-checked often
+    assert _fake_epochs(0.95, 1.0, 80).count("serial") >= 10
+    # one numba thread: never the parallel kernel
+    assert set(_fake_epochs(0.5, 1.0, 5, threads=1)) == {"serial"}
+
+
+def test_parallel_mode_does_not_queue_behind_another_fit(big):
+    from recsys.fast import _PARALLEL_LOCK
+
+    ratings, _ = big
+    want = FastSVD(n_factors=6, n_epochs=3, random_state=2, mode="parallel").fit_ratings(ratings)
+    with _PARALLEL_LOCK:  # another session's fit holds the parallel kernel
+        got = FastSVD(n_factors=6, n_epochs=3, random_state=2, mode="parallel").fit_ratings(
+            ratings)
+    assert got.epoch_threads_["parallel"] == 0 and got.epoch_threads_["serial"] >= 3
+    np.testing.assert_array_equal(got.qi, want.qi)
+
+
 def test_auto_mode_is_exact_for_small_data(tiny_trainset):
     assert FastSVD(n_factors=2).fit(tiny_trainset).fitted_mode_ == "exact"
     assert FastSVD().resolved_mode(50_000_000) == "parallel"
@@ -286,6 +446,47 @@ def test_bad_arrays_and_nmf_init_rejected():
 
 def test_warm_up_reports_seconds():
     assert warm_up() > 0
+
+
+def test_after_warm_up_no_fit_compiles(big):
+    """Set-up (``python -m recsys warm``) compiles every signature the engine uses, so no page
+    waits for numba: the fits, CV and predictions below add no kernel signature."""
+    from recsys.fast import kernels, warm_report
+
+    rep = warm_report()
+    assert rep["seconds"] > 0 and rep["cache_dir"]
+    before = {n: set(k.signatures) for n, k in kernels().items()}
+    assert all(before[n] for n in before if not n.startswith("_"))  # helpers: inlined callees
+    ratings, trainset = big
+    u, i, r = planted(n_users=60, n_items=40, n_ratings=800, seed=5)
+    ro = [np.asarray(a) for a in (u[::-1], i[::-1], r[::-1])]  # strided views
+    frozen = [a.copy() for a in (u, i, r)]
+    for a in frozen:
+        a.flags.writeable = False  # as arrays read from a cache can be
+    for cls in (FastSVD, FastNMF):
+        for mode in ("bitwise", "exact", "parallel"):
+            algo = cls(n_factors=4, n_epochs=2, random_state=0, mode=mode)
+            algo.fit(trainset)
+            algo.fit_ratings(ratings)
+            algo.fit_arrays(*ro)
+            algo.fit_arrays(u.astype(np.int64), i.astype(np.uint16), r.astype(np.float64))
+            algo.fit_arrays(*frozen).predict_arrays(frozen[0], frozen[1])
+            if cls is FastSVD and mode != "bitwise":
+                algo.dtype = "float32"
+                algo.fit(trainset).predict_arrays(frozen[0], frozen[1])
+                algo.fit_arrays(*ro)
+                algo.fit_arrays(*frozen)
+    evaluate.cross_validate(as_ratings(u, i, r), "svd", {"n_factors": 4, "random_state": 0},
+                            engine="fast", n_folds=3, seed=0)
+    from recsys.fast import _PARALLEL_LOCK
+
+    with _PARALLEL_LOCK:  # another session's fit holds both cores
+        for dtype in ("float64", "float32"):
+            FastSVD(n_factors=4, n_epochs=2, mode="parallel", dtype=dtype).fit_arrays(u, i, r)
+        FastNMF(n_factors=4, n_epochs=2, mode="parallel").fit_arrays(u, i, r)
+    after = {n: set(k.signatures) for n, k in kernels().items()}
+    assert after == before, {n: after[n] - before[n] for n in after if after[n] != before[n]}
+    assert warm_report()["compiled"] == 0
 
 
 def test_every_kernel_releases_the_gil_and_is_cached_on_disk():

@@ -9,7 +9,7 @@ import platform
 import resource
 import time
 
-SECTIONS = ("parse", "fast", "evaluate", "explore", "foldin", "ui", "ranking")
+SECTIONS = ("parse", "fast", "perf", "evaluate", "explore", "foldin", "ui", "ranking", "setup")
 #: Sections run only when named: long, loading the machine, or needing data ``all`` does not
 #: make (``load``: 1-20 browser sessions; ``ranking_synth``: the 24M-rating comparison).
 OPTIONAL = ("load", "ranking_synth")

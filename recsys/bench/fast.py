@@ -72,6 +72,41 @@ def child_data(n_ratings: int):
                    item_info=None, rating_scale=(1.0, 5.0), name="random"), "numpy random"
 
 
+_COLD = r"""
+import json, sys, time
+t = time.perf_counter()
+from recsys.fast import FastSVD, kernels, warm_up
+from recsys.bench.fast import _ml100k
+ratings, label = _ml100k()
+ready = time.perf_counter() - t
+warm = warm_up() if sys.argv[1] == "page" else 0.0
+t = time.perf_counter()
+FastSVD(random_state=0, mode="exact").fit_ratings(ratings)
+first = time.perf_counter() - t
+t = time.perf_counter()
+FastSVD(random_state=0, mode="exact").fit_ratings(ratings)
+second = time.perf_counter() - t
+ks = kernels().values()
+print(json.dumps({"import_load": ready, "warm_up": warm, "first": first, "second": second, "label": label,
+                  "n_ratings": ratings.n_ratings,
+                  "compiled": sum(sum(k.stats.cache_misses.values()) for k in ks),
+                  "loaded": sum(sum(k.stats.cache_hits.values()) for k in ks)}))
+"""
+
+
+def cold_first_fit(cache_dir=None, page=True) -> dict:
+    """A fresh Python process: import the engine, load ml-100k, then (``page``) ``warm_up()`` as
+    the app's first model page does, then time the first SVD fit (exact, k=100, 20 epochs) and a
+    second one. ``cache_dir``: a NUMBA_CACHE_DIR to use (an empty one is a fresh clone that
+    skipped ``python -m recsys warm``); None = the project's own cache."""
+    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    if cache_dir is not None:
+        env["NUMBA_CACHE_DIR"] = str(cache_dir)
+    out = subprocess.run([sys.executable, "-c", _COLD, "page" if page else "fit"], env=env, cwd=REPO, check=True,
+                         capture_output=True, text=True, timeout=600)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def _child(what: str, n: int, timeout: float = 1800) -> dict:
     env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
     out = subprocess.run([sys.executable, "-c", _CHILD, what, str(n)], env=env, cwd=REPO,
