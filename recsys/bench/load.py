@@ -7,7 +7,7 @@ Chromium, N contexts, every wait capped, each level at most ``LEVEL_SECONDS``. T
 warmed by one browser visit first (data loaded, kernels compiled), as a classroom server is.
 
 In a classroom the browsers run on the students' machines; here they share the server's 2
-cores, so Chromium runs at nice 19 (``FACTORLAB_BROWSER_NICE``; the server at 0) to keep the
+cores, so Chromium runs at nice 10 (``FACTORLAB_BROWSER_NICE``; the server at 0) to keep the
 server-side figures about the server.
 
 Measured per level:
@@ -45,7 +45,7 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
 IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
 LEVELS = (1, 5, 10, 20)
 #: Chromium's nice value: in class the browsers run on the students' machines, not the server's.
-BROWSER_NICE = int(os.environ.get("FACTORLAB_BROWSER_NICE", "19"))
+BROWSER_NICE = int(os.environ.get("FACTORLAB_BROWSER_NICE", "10"))
 LEVEL_SECONDS = 420
 RMSE_RE = re.compile(r"mean RMSE (\d+\.\d{4})")
 
