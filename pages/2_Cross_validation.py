@@ -260,23 +260,16 @@ def on_event(event):
     draw_folds(live, k, slot_err, slot_rank, f"{a}_{n}")
 
 
-job = jobs.follow("cv_job", on_event)
-progress_slot.empty()
-slot_err.empty()
-slot_rank.empty()
-if job is not None:
-    st.session_state.pop("cv_job", None)
-    out = job.result if job.state in ("done", "cancelled") else None
-    if out is None:
-        jobs.result_or_error(job)
-    elif out["results"]:
-        stopped = job.state == "cancelled" or any(r["stopped"] for r in out["results"])
-        run_no = 1 + max([r["run"] for r in st.session_state["cv_history"]], default=0)
-        st.session_state["cv_last"] = {"results": out["results"], "stopped": stopped,
-                                       "k": out["results"][0]["k"], "settings": job.settings,
-                                       "references": out["references"],
-                                       "seconds": job.run_seconds}
-        st.session_state["cv_history"] += history_rows(out["results"], run_no, stopped)
+job, out = jobs.collect("cv_job", on_event,
+                        clear=(progress_slot, slot_err, slot_rank))
+if out is not None and out["results"]:
+    stopped = job.state == "cancelled" or any(r["stopped"] for r in out["results"])
+    run_no = 1 + max([r["run"] for r in st.session_state["cv_history"]], default=0)
+    st.session_state["cv_last"] = {"results": out["results"], "stopped": stopped,
+                                   "k": out["results"][0]["k"], "settings": job.settings,
+                                   "references": out["references"],
+                                   "seconds": job.run_seconds}
+    st.session_state["cv_history"] += history_rows(out["results"], run_no, stopped)
 
 # ---------------------------------------------------------------------- results
 last = st.session_state.get("cv_last")

@@ -197,21 +197,14 @@ def on_cell(cell):
                       key=f"grid_live_{len(done)}")
 
 
-job = jobs.follow("grid_job", on_cell)
-progress.empty()
-slot.empty()
-if job is not None:
-    st.session_state.pop("grid_job", None)
-    out = job.result if job.state in ("done", "cancelled") else None
-    if out is None:
-        jobs.result_or_error(job)
-    else:
-        js = dict(job.settings)
-        st.session_state["grid_last"] = {"result": out["result"], "cells": js.pop("cells"),
-                                         "engine": js.get("engine", engine),
-                                         "dataset": sel.label, "users": sel.sample_users,
-                                         "references": out["references"], "settings": js,
-                                         "seconds": job.run_seconds}
+job, out = jobs.collect("grid_job", on_cell, clear=(progress, slot))
+if out is not None:
+    js = dict(job.settings)
+    st.session_state["grid_last"] = {"result": out["result"], "cells": js.pop("cells"),
+                                     "engine": js.get("engine", engine),
+                                     "dataset": sel.label, "users": sel.sample_users,
+                                     "references": out["references"], "settings": js,
+                                     "seconds": job.run_seconds}
 
 last = st.session_state.get("grid_last")
 if last:

@@ -87,17 +87,11 @@ def on_fold(event):
                            f"({n}/{total})")
 
 
-job = jobs.follow("cmp_job", on_fold)
-progress.empty()
-if job is not None:
-    st.session_state.pop("cmp_job", None)
-    out = job.result if job.state in ("done", "cancelled") else None
-    if out is None:
-        jobs.result_or_error(job)
-    elif out:
-        st.session_state["cmp_last"] = {
-            "results": out, "settings": job.settings,
-            "stopped": job.state == "cancelled" or any(r["stopped"] for r in out)}
+job, out = jobs.collect("cmp_job", on_fold, clear=(progress,))
+if out:
+    st.session_state["cmp_last"] = {
+        "results": out, "settings": job.settings,
+        "stopped": job.state == "cancelled" or any(r["stopped"] for r in out)}
 
 
 def lesson_figure(table, k: int) -> go.Figure:

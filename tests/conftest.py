@@ -24,3 +24,11 @@ def ml100k_dir() -> Path:
             pytest.fail("data/ml-100k is missing: `make test` fetches it before the tests")
         pytest.skip("data/ml-100k not fetched (run `make data`)")
     return path
+
+
+@pytest.fixture
+def isolated_data(tmp_path, monkeypatch):
+    """A fresh data folder and cache for one test (``FACTORLAB_DATA``, ``FACTORLAB_CACHE``)."""
+    monkeypatch.setenv("FACTORLAB_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("FACTORLAB_CACHE", str(tmp_path / "cache"))
+    return tmp_path

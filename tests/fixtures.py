@@ -26,3 +26,23 @@ def shown(text) -> str:
     import re
 
     return re.sub(r"\\(.)", r"\1", str(text))
+
+
+def write_file(path, data):
+    """Write ``data`` (str as UTF-8, or bytes) to ``path``, making its folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data if isinstance(data, bytes) else data.encode("utf-8"))
+    return path
+
+
+def run_cli(argv, capsys):
+    """``(exit code, stdout, error lines)`` of ``python -m recsys ARGV``; the error line, when
+    there is one, is the last line of stderr (progress and notes come before it)."""
+    from recsys.cli import main
+
+    code = main(argv)
+    cap = capsys.readouterr()
+    lines = cap.err.splitlines()
+    errors = [ln for ln in lines if ln.startswith("error")]
+    assert not errors or lines[-1] == errors[-1]
+    return code, cap.out, errors

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from fixtures import run_cli as cli, write_file as write
 
-from recsys.cli import main
 from recsys.errors import InputError, cap
 from recsys.io import cache as cache_mod
 from recsys.io.csv import load_csv
@@ -22,16 +22,7 @@ from recsys.safetext import csv_cell, csv_safe, md, plotly
 REPO = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(autouse=True)
-def _env(tmp_path, monkeypatch):
-    monkeypatch.setenv("FACTORLAB_DATA", str(tmp_path / "data"))
-    monkeypatch.setenv("FACTORLAB_CACHE", str(tmp_path / "cache"))
-
-
-def write(path, data):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data if isinstance(data, bytes) else data.encode("utf-8"))
-    return path
+pytestmark = pytest.mark.usefixtures("isolated_data")
 
 
 def ml100k(folder, rows=None):
@@ -39,13 +30,6 @@ def ml100k(folder, rows=None):
                     for u in range(1, 40) for i in range(1, 30) if (u + i) % 3]
     write(folder / "u.data", "".join(f"{u}\t{i}\t{r}\t{t}\n" for u, i, r, t in rows))
     return folder
-
-
-def cli(argv, capsys):
-    code = main(argv)
-    cap_ = capsys.readouterr()
-    errors = [ln for ln in cap_.err.splitlines() if ln.startswith("error")]
-    return code, cap_.out, errors
 
 
 # ---------------------------------------------------------------------- 1. caches

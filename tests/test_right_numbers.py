@@ -9,8 +9,8 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from fixtures import run_cli as cli, write_file as write
 
-from recsys.cli import main
 from recsys.data import Ratings, default_threshold, infer_rating_scale, parse_scale
 from recsys.errors import DivergenceError, InputError
 from recsys.evaluate import (comparison_table, cross_validate, grid_search,
@@ -25,25 +25,7 @@ from recsys.models import fit_full
 ENGINES = ("fast", "surprise")
 
 
-@pytest.fixture(autouse=True)
-def _env(tmp_path, monkeypatch):
-    monkeypatch.setenv("FACTORLAB_DATA", str(tmp_path / "data"))
-    monkeypatch.setenv("FACTORLAB_CACHE", str(tmp_path / "cache"))
-
-
-def write(path, data):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data if isinstance(data, bytes) else data.encode("utf-8"))
-    return path
-
-
-def cli(argv, capsys):
-    code = main(argv)
-    cap = capsys.readouterr()
-    lines = cap.err.splitlines()
-    errors = [ln for ln in lines if ln.startswith("error")]
-    assert not errors or lines[-1] == errors[-1]     # progress and notes come before it
-    return code, cap.out, errors
+pytestmark = pytest.mark.usefixtures("isolated_data")
 
 
 # ---------------------------------------------------------------------- 1. divergence

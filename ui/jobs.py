@@ -115,3 +115,20 @@ def stale_note(settings: dict, current: dict, labels: dict | None = None) -> str
              else f"{labels.get(k, k)} changed" for k in diff]
     return "Stale: these results are for other settings (" + "; ".join(parts) + \
         "). Run again to update them."
+
+
+def collect(key: str, on_event=None, clear=()):
+    """``follow`` the job in ``st.session_state[key]``; once it is over, take it out of the
+    session, empty the placeholders in ``clear`` and return ``(job, result)``: the result of a
+    finished or a stopped run (a stopped run returns what finished), or None after an error
+    (shown). ``(None, None)`` when there is no job."""
+    job = follow(key, on_event)
+    for slot in clear:
+        slot.empty()
+    if job is None:
+        return None, None
+    st.session_state.pop(key, None)
+    if job.state in ("done", "cancelled"):
+        return job, job.result
+    result_or_error(job)
+    return job, None
