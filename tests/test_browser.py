@@ -116,24 +116,32 @@ def _charts(page) -> int:
     return _main(page).locator("[data-testid='stPlotlyChart']").count()
 
 
+def _wait_text(page, text: str, timeout_ms: int = 300_000):
+    """Wait until the main area shows ``text`` (a run's result), then until the page is idle:
+    a queued run can start a moment after the click, so idleness alone proves nothing."""
+    page.wait_for_function("t => document.querySelector(\"[data-testid='stMain']\")"
+                           ".innerText.includes(t)", arg=text, timeout=timeout_ms)
+    _settle(page, timeout_ms)
+
+
 def _run_cv(page):
     before = _charts(page)
     _click(page, "Run cross-validation")
-    _settle(page)
+    _wait_text(page, "mean RMSE")
     assert _charts(page) > before, "cross-validation drew no charts"
 
 
 def _run_grid(page):
     before = _charts(page)
     _click(page, "Run grid search")
-    _settle(page)
+    _wait_text(page, "Best RMSE")
     assert _charts(page) > before, "grid search drew no heatmap"
 
 
 def _run_compare(page):
     before = _charts(page)
     _click(page, "Run the comparison")
-    _settle(page, timeout_ms=300_000)
+    _wait_text(page, "What to notice")
     assert _charts(page) >= before + 2, "the comparison drew no charts"
     assert _main(page).get_by_text("What to notice").count() == 1
 
