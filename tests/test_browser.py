@@ -211,8 +211,8 @@ def test_key_columns_fit_and_a_top_n_row_opens_its_breakdown(server, browser):
     assert box["width"] >= 40 + 230 + 80 + 40, box
     # click the first data row's selection cell: the breakdown of that movie opens
     page.mouse.click(box["x"] + 18, box["y"] + 35 + 18)
+    page.wait_for_url("**/Prediction_breakdown**", timeout=60_000)
     _settle(page)
-    assert "/Prediction_breakdown" in page.url, page.url
     assert "Prediction breakdown" in _main(page).inner_text()
     _check(page, "crosslink_breakdown")
     page.close()
