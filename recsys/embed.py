@@ -64,8 +64,6 @@ def project(X: np.ndarray, method: str = "tsne", *, perplexity: float = 30.0,
 
 
 def _project(X, method, perplexity, n_iter, seed, callback, should_stop):
-    from sklearn.decomposition import PCA
-
     if method not in METHODS:
         raise InputError(f"unknown map method (choose {', '.join(METHODS)})", value=method)
     X = np.asarray(X, dtype=np.float64)
@@ -77,7 +75,7 @@ def _project(X, method, perplexity, n_iter, seed, callback, should_stop):
         if X.shape[1] < 2:
             xy = np.column_stack([X[:, 0] - X[:, 0].mean(), np.zeros(n)])
         else:
-            xy = PCA(n_components=2, svd_solver="full").fit_transform(X)
+            xy = pca_2d(X)
         xy = _fix_signs(xy)
         if callback:
             callback(1, 1)
@@ -132,6 +130,15 @@ def _tsne(X, perplexity, n_iter, seed, callback, should_stop):
     if callback:
         callback(total, total)
     return np.asarray(emb, dtype=np.float64)
+
+
+def pca_2d(X: np.ndarray) -> np.ndarray:
+    """The first two principal components of the rows of X: (X - mean) V[:, :2] from the full
+    SVD, as scikit-learn's ``PCA(2, svd_solver="full")`` computes them (signs fixed by
+    ``_fix_signs``). numpy only: no scikit-learn import on the map page."""
+    Xc = X - X.mean(axis=0)
+    u, s, _ = np.linalg.svd(Xc, full_matrices=False)
+    return u[:, :2] * s[:2]
 
 
 def _fix_signs(xy: np.ndarray) -> np.ndarray:
@@ -196,7 +203,7 @@ def genre_agreement(xy: np.ndarray, genres, k: int = 10) -> dict | None:
     (``share``), against the chance that two distinct random points do (``chance``, exact over
     all pairs). Movies without a genre are left out; None when fewer than k + 2 have one.
     Genres are "|"-joined strings."""
-    from sklearn.neighbors import NearestNeighbors
+    from scipy.spatial import cKDTree
 
     sets = [frozenset(g for g in str(s).split("|") if g) for s in genres]
     keep = np.array([bool(s) for s in sets])
@@ -209,7 +216,7 @@ def genre_agreement(xy: np.ndarray, genres, k: int = 10) -> dict | None:
     col = {g: j for j, g in enumerate(names)}
     for i, s in enumerate(sets):
         onehot[i, [col[g] for g in s]] = True
-    nb = NearestNeighbors(n_neighbors=k + 1).fit(xy).kneighbors(xy, return_distance=False)[:, 1:]
+    nb = cKDTree(xy).query(xy, k=k + 1)[1][:, 1:]     # each point's k nearest, itself first
     share = float(np.mean((onehot[:, None, :] & onehot[nb]).any(axis=2)))
     m = onehot.astype(np.float64)
     overlap = (m @ m.T) > 0

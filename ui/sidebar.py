@@ -7,7 +7,6 @@ switches, deep links and AppTest runs (see DESIGN.md).
 from __future__ import annotations
 
 import hashlib
-import threading
 from dataclasses import dataclass
 
 import streamlit as st
@@ -52,36 +51,6 @@ class Selection:
     def key(self) -> tuple:
         """Hashable identity of the sample, for cache keys."""
         return (self.dataset, self.version, self.sample_users, self.seed)
-
-
-# ---------------------------------------------------------------------- background imports
-#: Modules only some pages need, and slow to import (~1.5 s for scikit-learn's PCA and
-#: neighbours, openTSNE): imported in a background thread a few seconds after the server
-#: starts, so that the first visit of the Factor map does not pay for them, and the first page
-#: drawn after start-up is not slowed down either.
-BACKGROUND_IMPORTS = ("sklearn.decomposition", "sklearn.neighbors", "openTSNE",
-                      "recsys.embed", "recsys.foldin")
-_background_started = False
-
-
-def _start_background_imports(delay: float = 5.0) -> None:
-    global _background_started
-    if _background_started:
-        return
-    _background_started = True
-
-    def work():
-        import importlib
-
-        for name in BACKGROUND_IMPORTS:
-            try:
-                importlib.import_module(name)
-            except Exception:  # noqa: BLE001  a missing optional module only costs speed
-                pass
-
-    t = threading.Timer(delay, work)
-    t.daemon = True
-    t.start()
 
 
 # ---------------------------------------------------------------------- cached loaders
@@ -134,7 +103,6 @@ def sidebar() -> Selection:
     nothing can be loaded at all)."""
     st.set_page_config(page_title="FactorLab", page_icon="🎬", layout="wide")
     st.html(NAV_STYLE)
-    _start_background_imports()
     url_read()
     st.session_state.setdefault("uploads", {})
     choices = dataset_choices(str(data_dir()))
