@@ -18,7 +18,7 @@ from ui.model import (active_algo, active_model, bind, effective_engine,  # noqa
 algo, desc = active_model(sel, ("svd", "nmf"))
 
 from recsys import foldin as F  # noqa: E402
-from recsys.embed import item_map  # noqa: E402
+from recsys.embed import default_min_ratings, item_map  # noqa: E402
 from recsys.errors import InputError  # noqa: E402
 from recsys.safetext import md  # noqa: E402
 from ui import jobs  # noqa: E402
@@ -63,7 +63,9 @@ def labels_of(key: tuple, _r) -> dict:
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def pca_map(key: tuple, model: str, _algo, _r):
-    return item_map(_algo, _r, method="pca")
+    """The Factor map's PCA view: movies with the data's minimum of ratings, cosine."""
+    return item_map(_algo, _r, method="pca", min_ratings=default_min_ratings(_r),
+                    normalise=True)
 
 
 def reset_slider(key: str, item: str, current) -> None:
@@ -355,7 +357,7 @@ with tabs[2]:
 # ---------------------------------------------------------------------------- factor map
 with tabs[3]:
     m = pca_map(sel.key, desc, algo, r)
-    fig = go.Figure(go.Scattergl(x=m["x"], y=m["y"], mode="markers", name="all movies",
+    fig = go.Figure(go.Scatter(x=m["x"], y=m["y"], mode="markers", name="all movies",
                                  marker=dict(size=5, color="#c8c8c8"),
                                  text=[html.escape(t) for t in m["title"]],
                                  hovertemplate="%{text}<extra></extra>"))
