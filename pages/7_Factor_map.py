@@ -58,7 +58,7 @@ with c3:
     seed = st.number_input("t-SNE seed", 0, 2**31 - 1, step=1, **bind("map_seed", 0),
                            disabled=method != "tsne")
     colour = st.selectbox("Colour by", list(COLOURS), format_func=COLOURS.get,
-                          **bind("map_colour", "genre", options=list(COLOURS)))
+                          **bind("map_colour", "popularity", options=list(COLOURS)))
 st.caption(f"Mapped: the movies with at least {min_ratings} ratings (default {min_default} for "
            "this data), each q_i scaled to length 1, so that closeness on the map follows the "
            "cosine similarity of q_i, as on the Similar movies page.")
