@@ -373,6 +373,7 @@ with tabs[3]:
                                       thickness=12)),
             text=[html.escape(t) for t in p["title"]],
             hovertemplate="%{text}: %{marker.color:g}★<extra>you rated</extra>"))
+    top_ids = [i for i in top_ids if i in pos.index]   # the map holds the well-rated movies
     if top_ids:
         p = pos.loc[top_ids]
         fig.add_trace(go.Scatter(
@@ -385,7 +386,8 @@ with tabs[3]:
     fig.update_xaxes(showticklabels=False)
     fig.update_yaxes(showticklabels=False, scaleanchor="x", scaleratio=1)
     st.plotly_chart(fig, key="rate_map")
-    st.caption("PCA of the movies' factor vectors q_i (the Factor map page also offers "
+    st.caption(f"PCA of the factor vectors q_i of the {len(m):,} movies with at least "
+               f"{default_min_ratings(r)} ratings, as on the Factor map page (which also offers "
                "t-SNE). Stars: your recommendations; circles: movies you rated, coloured by "
                "your rating. Hover for titles; drag to zoom.")
 
