@@ -11,7 +11,8 @@ cores, so Chromium runs at nice 10 (``FACTORLAB_BROWSER_NICE``; the server at 0)
 server-side figures about the server.
 
 Measured per level:
-- server side, from the server's own log of script runs (``serve_timed``: Streamlit's
+- server side, from the server's own log of script runs (``bench/serve_timed.py``, outside
+  ``recsys`` because it imports streamlit: Streamlit's
   SCRIPT_STARTED / SCRIPT_STOPPED events per session): the page-open script run (the first run
   of each session) p50 / p95 / max; target p95 < 1 s at N = 20;
 - browser side: page load (navigation to the page drawn and idle) p50 / max, no target;
@@ -97,7 +98,7 @@ def start_server(log_path: Path):
     port = _port()
     env = {**os.environ, "FACTORLAB_TIMING_LOG": str(log_path)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "recsys.bench.serve_timed", "run", "app.py",
+        [sys.executable, str(REPO_DIR / "bench" / "serve_timed.py"), "run", "app.py",
          "--server.headless", "true", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
         cwd=REPO_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

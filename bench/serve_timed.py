@@ -1,4 +1,4 @@
-"""``python -m recsys.bench.serve_timed run app.py [streamlit options]``: `streamlit run` that
+"""``python bench/serve_timed.py run app.py [streamlit options]``: `streamlit run` that
 also logs every script run's start and stop, per session, as JSON lines to
 ``$FACTORLAB_TIMING_LOG`` (for the load bench: the server's part of each page load).
 
