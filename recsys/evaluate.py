@@ -377,14 +377,14 @@ def undefined_folds(folds: list[dict], k: int) -> dict[str, list[int]]:
     """{ranking measure: [0-based folds where it is undefined]}: folds whose test set holds no
     rating ≥ threshold, so no ranking can be judged (reported as ``undefined_text``)."""
     out = {}
-    for m in RANKING_MEASURES(k):
+    for m in ranking_measures(k):
         bad = [f["fold"] for f in folds if m in f and math.isnan(f[m]) and "diverged" not in f]
         if bad:
             out[m] = bad
     return out
 
 
-def RANKING_MEASURES(k: int) -> tuple[str, ...]:  # noqa: N802 (a constant of k)
+def ranking_measures(k: int) -> tuple[str, ...]:
     """The per-user ranking measures at cut-off k (precision@k ... hit@k)."""
     return tuple(f"{m}@{k}" for m in USER_METRICS)
 
@@ -777,7 +777,7 @@ def indistinct_measures(results: list[dict]) -> list[str]:
         return []
     k = results[0]["k"]
     out = []
-    for m in RANKING_MEASURES(k):
+    for m in ranking_measures(k):
         if not all(m in r["mean"] for r in results):
             continue
         means = np.array([r["mean"][m] for r in results], dtype=np.float64)

@@ -109,23 +109,31 @@ def _pairs(ratings_of_new_user):
     return [tuple(p) for p in ratings_of_new_user]
 
 
-def check_against_data(ratings, ratings_of_new_user) -> None:
-    """``check_new_ratings``' checks against a ``Ratings`` (item ids, scale, duplicates), so the
-    CLI fails before fitting a model. InputError as there."""
-    lo, hi = ratings.rating_scale
+def _checked(ratings_of_new_user, lo: float, hi: float, lookup):
+    """Yield (raw id, lookup(raw), rating) per pair; InputError for an item rated twice, an id
+    ``lookup`` refuses, a rating that is not a number or off lo..hi."""
     seen = set()
     for raw, value in _pairs(ratings_of_new_user):
         raw = str(raw).strip()
         if raw in seen:
             raise InputError("item rated twice", value=raw)
         seen.add(raw)
-        ratings.item_inner(raw)
+        inner = lookup(raw)
         try:
             v = float(value)
         except (TypeError, ValueError):
             raise InputError(f"rating of item {raw} is not a number", value=value) from None
         if not np.isfinite(v) or v < lo or v > hi:
             raise InputError(f"rating of item {raw} is off the scale {lo:g}..{hi:g}", value=value)
+        yield raw, inner, v
+
+
+def check_against_data(ratings, ratings_of_new_user) -> None:
+    """``check_new_ratings``' checks against a ``Ratings`` (item ids, scale, duplicates), so the
+    CLI fails before fitting a model. InputError as there."""
+    lo, hi = ratings.rating_scale
+    for _ in _checked(ratings_of_new_user, lo, hi, ratings.item_inner):
+        pass
 
 
 def check_new_ratings(algo, ratings_of_new_user) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -136,29 +144,20 @@ def check_new_ratings(algo, ratings_of_new_user) -> tuple[np.ndarray, np.ndarray
     DataFrame with columns item, rating. May be empty (the cold-start case).
     """
     ts = algo.trainset
-    lo, hi = (float(v) for v in ts.rating_scale)
-    inner, values, raws, seen = [], [], [], set()
-    for raw, value in _pairs(ratings_of_new_user):
-        raw = str(raw).strip()
-        if raw in seen:
-            raise InputError("item rated twice", value=raw)
-        seen.add(raw)
+
+    def lookup(raw):
         try:
             i = ts.to_inner_iid(raw)
         except ValueError:
             raise InputError("unknown item id", value=raw) from None
         if not ts.knows_item(i):
             raise InputError("item has no training ratings", value=raw)
-        try:
-            v = float(value)
-        except (TypeError, ValueError):
-            raise InputError(f"rating of item {raw} is not a number", value=value) from None
-        if not np.isfinite(v) or v < lo or v > hi:
-            raise InputError(f"rating of item {raw} is off the scale {lo:g}..{hi:g}", value=value)
-        inner.append(int(i))
-        values.append(v)
-        raws.append(raw)
-    return np.asarray(inner, dtype=np.int64), np.asarray(values, dtype=np.float64), raws
+        return int(i)
+
+    lo, hi = (float(v) for v in ts.rating_scale)
+    rows = list(_checked(ratings_of_new_user, lo, hi, lookup))
+    return (np.asarray([i for _, i, _ in rows], dtype=np.int64),
+            np.asarray([v for _, _, v in rows], dtype=np.float64), [r for r, _, _ in rows])
 
 
 def parse_rate_arg(text: str) -> list[tuple[str, float]]:
