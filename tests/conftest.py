@@ -32,3 +32,19 @@ def isolated_data(tmp_path, monkeypatch):
     monkeypatch.setenv("FACTORLAB_DATA", str(tmp_path / "data"))
     monkeypatch.setenv("FACTORLAB_CACHE", str(tmp_path / "cache"))
     return tmp_path
+
+
+@pytest.fixture(scope="module")
+def csv_spec(tmp_path_factory):
+    """``csv:`` spec of a 30-user x 40-item random 1..5 file (the CLI explorer tests)."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(5)
+    n_users, n_items = 30, 40
+    cells = np.flatnonzero(rng.random(n_users * n_items) < 0.35)
+    df = pd.DataFrame({"user": cells // n_items + 100, "item": cells % n_items + 1,
+                       "rating": rng.integers(1, 6, size=len(cells))})
+    path = tmp_path_factory.mktemp("cli") / "ratings.csv"
+    df.to_csv(path, index=False)
+    return f"csv:{path}"

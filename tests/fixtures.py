@@ -46,3 +46,15 @@ def run_cli(argv, capsys):
     errors = [ln for ln in lines if ln.startswith("error")]
     assert not errors or lines[-1] == errors[-1]
     return code, cap.out, errors
+
+
+def run_json(capsys, argv):
+    """The parsed ``--json`` output of ``python -m recsys ARGV`` (exit 0 asserted)."""
+    import json
+
+    from recsys.cli import main
+
+    code = main(argv + ["--json"])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    return json.loads(out.out)

@@ -1,32 +1,12 @@
 """`python -m recsys explain | recommend | similar | map`: options, --json keys, errors."""
-import json
 
-import numpy as np
 import pandas as pd
 import pytest
+from fixtures import run_json
 
 from recsys.cli import main
 
 MODEL = ["--factors", "6", "--epochs", "15", "--lr", "0.02"]
-
-
-@pytest.fixture(scope="module")
-def csv_spec(tmp_path_factory):
-    rng = np.random.default_rng(5)
-    n_users, n_items = 30, 40
-    cells = np.flatnonzero(rng.random(n_users * n_items) < 0.35)
-    df = pd.DataFrame({"user": cells // n_items + 100, "item": cells % n_items + 1,
-                       "rating": rng.integers(1, 6, size=len(cells))})
-    path = tmp_path_factory.mktemp("cli") / "ratings.csv"
-    df.to_csv(path, index=False)
-    return f"csv:{path}"
-
-
-def run_json(capsys, argv):
-    code = main(argv + ["--json"])
-    out = capsys.readouterr()
-    assert code == 0, out.err
-    return json.loads(out.out)
 
 
 def run_error(capsys, argv):

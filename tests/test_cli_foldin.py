@@ -1,33 +1,13 @@
 """`python -m recsys foldin`: --json keys, the contribution identity, errors on one line."""
-import json
 
 import numpy as np
-import pandas as pd
 import pytest
+from fixtures import run_json
 
 from recsys.cli import main
 
 MODEL = ["--factors", "6", "--epochs", "15", "--lr", "0.02"]
 RATE = "3=5,7=1,11=4,2=2"
-
-
-@pytest.fixture(scope="module")
-def csv_spec(tmp_path_factory):
-    rng = np.random.default_rng(5)
-    n_users, n_items = 30, 40
-    cells = np.flatnonzero(rng.random(n_users * n_items) < 0.35)
-    df = pd.DataFrame({"user": cells // n_items + 100, "item": cells % n_items + 1,
-                       "rating": rng.integers(1, 6, size=len(cells))})
-    path = tmp_path_factory.mktemp("cli") / "ratings.csv"
-    df.to_csv(path, index=False)
-    return f"csv:{path}"
-
-
-def run_json(capsys, argv):
-    code = main(argv + ["--json"])
-    out = capsys.readouterr()
-    assert code == 0, out.err
-    return json.loads(out.out)
 
 
 @pytest.mark.parametrize("algo", ["svd", "nmf"])
