@@ -218,8 +218,9 @@ def fitted(sel, name: str, params: dict, engine: str, *, wait: bool = True):
     st.session_state.pop("fit_job", None)
     if job is None or job.state != "done":
         if job is not None and isinstance(job.error, InputError):
-            raise job.error
-        jobs.result_or_error(job) if job is not None else None
+            raise job.error     # bad data or a diverged fit: the page shows it (active_model)
+        if job is not None:
+            jobs.result_or_error(job)
         st.stop()
     while len(store) >= 8:
         store.pop(next(iter(store)))
