@@ -7,7 +7,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import plotly.graph_objects as go  # noqa: E402
 import streamlit as st  # noqa: E402
-from plotly.subplots import make_subplots  # noqa: E402
+from ui.charts import subplots  # noqa: E402
 
 from recsys.safetext import csv_safe, md  # noqa: E402
 from recsys.evaluate import (cross_validate, learning_curve,  # noqa: E402
@@ -147,8 +147,8 @@ b[1].button("Clear history", on_click=_clear_history, key="cv_clear")
 # ---------------------------------------------------------------------- charts
 def fold_figure(folds_by_algo: dict, names: tuple, titles: tuple, rows: int, cols: int,
                 legend: bool = True):
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.08,
-                        vertical_spacing=0.22)
+    fig = subplots(rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.08,
+                   vertical_spacing=0.22)
     for n, (algo, folds) in enumerate(folds_by_algo.items()):
         folds = sorted(folds, key=lambda f: f["fold"])
         x = [f["fold"] + 1 for f in folds]
@@ -177,8 +177,7 @@ def draw_folds(folds_by_algo: dict, k: int, slot_err, slot_rank, tag: str):
 
 def means_figure(results: list[dict], k: int):
     names = ("rmse", "mae", f"precision@{k}", f"recall@{k}", f"ndcg@{k}")
-    fig = make_subplots(rows=1, cols=len(names), subplot_titles=[measure_label(n)
-                                                                 for n in names])
+    fig = subplots(rows=1, cols=len(names), subplot_titles=[measure_label(n) for n in names])
     for m, measure in enumerate(names):
         lows, highs = [], []
         for n, res in enumerate(results):

@@ -7,7 +7,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import plotly.graph_objects as go  # noqa: E402
 import streamlit as st  # noqa: E402
-from plotly.subplots import make_subplots  # noqa: E402
+from ui.charts import subplots  # noqa: E402
 
 from recsys.errors import InputError  # noqa: E402
 from recsys.safetext import md  # noqa: E402
@@ -125,11 +125,11 @@ def heatmaps(cells: list, done: dict, measure: str, best: int | None):
     n_cols = min(len(groups), 3)          # at most 3 panels a row: titles never overlap
     n_rows = -(-len(groups) // n_cols)
     short = {"lr_all": "lr", "reg_all": "reg", "n_factors": "k", "n_epochs": "epochs"}
-    fig = make_subplots(rows=n_rows, cols=n_cols, horizontal_spacing=0.08,
-                        vertical_spacing=0.18 if n_rows > 1 else 0.1,
-                        subplot_titles=[", ".join(f"{short.get(k, k)}={v:g}"
-                                                  for k, v in zip(extra, grp))
-                                        for grp in groups] if extra else None)
+    fig = subplots(rows=n_rows, cols=n_cols, horizontal_spacing=0.08,
+                   vertical_spacing=0.18 if n_rows > 1 else 0.1,
+                   subplot_titles=[", ".join(f"{short.get(k, k)}={v:g}"
+                                             for k, v in zip(extra, grp))
+                                   for grp in groups] if extra else None)
     ys = sorted({c[y_key] for c in cells})
     xs = sorted({c[x_key] for c in cells}) if x_key else [""]
     values = [done[i]["mean"][measure] for i in done if not done[i].get("diverged")]

@@ -6,7 +6,7 @@ sel = sidebar()
 
 import plotly.graph_objects as go  # noqa: E402
 import streamlit as st  # noqa: E402
-from plotly.subplots import make_subplots  # noqa: E402
+from ui.charts import subplots  # noqa: E402
 
 from recsys.compare import (COMPARE_ALGOS, compare_models, comparison_table,  # noqa: E402
                             lessons)
@@ -97,9 +97,9 @@ if out:
 def lesson_figure(table, k: int) -> go.Figure:
     p = f"precision@{k}"
     names = [m.split(" (")[0] for m in table["model"]]
-    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12,
-                        subplot_titles=("RMSE (lower is better; rating models only)",
-                                        f"{measure_label(p)} (higher is better; all models)"))
+    fig = subplots(rows=1, cols=2, horizontal_spacing=0.12,
+                   subplot_titles=("RMSE (lower is better; rating models only)",
+                                   f"{measure_label(p)} (higher is better; all models)"))
     rated = table["rmse"].notna()
     fig.add_bar(x=[n for n, r in zip(names, rated) if r], y=table.loc[rated, "rmse"],
                 marker_color="#1f77b4", text=[f"{v:.3f}" for v in table.loc[rated, "rmse"]],

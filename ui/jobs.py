@@ -55,6 +55,7 @@ def follow(key: str, on_event=None) -> Job | None:
     stop = st.empty()
     if not job.over:
         stop.button("Stop", key=f"{key}_stop", help="Stops this run; what finished so far stays.")
+    shown = None
     while True:
         over = job.wait(POLL_SECONDS)
         events = job.events[job.seen:]
@@ -65,13 +66,16 @@ def follow(key: str, on_event=None) -> Job | None:
         if over:
             break
         pos = queue.position(job)
-        snap = queue.snapshot()
         if pos:
-            box.info(f"⏳ Queued: {pos - 1} run(s) ahead of yours; {snap['running']} of "
-                     f"{snap['workers']} workers busy with other people's runs. It starts "
-                     "by itself.")
+            snap = queue.snapshot()
+            text = (f"⏳ Queued: {pos - 1} run(s) ahead of yours; {snap['running']} of "
+                    f"{snap['workers']} workers busy with other people's runs. It starts by "
+                    "itself.")
         else:
-            box.caption(f"Running… {job.run_seconds or 0.0:.1f} s")
+            text = f"Running… {job.run_seconds or 0.0:.0f} s"
+        if text != shown:   # a message only when the text changes (20 sessions poll at once)
+            (box.info if pos else box.caption)(text)
+            shown = text
     box.empty()
     stop.empty()
     return job

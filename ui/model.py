@@ -13,6 +13,8 @@ share it through ``active_model(sel)``. "Use these parameters" (grid page) calls
 """
 from __future__ import annotations
 
+import threading
+
 import streamlit as st
 
 from ui.state import bind, ensure, keep  # noqa: F401  (bind: used by pages)
@@ -106,16 +108,22 @@ def _fast_engine_warm() -> float:
     return warm_up()
 
 
+_WARM = threading.Event()   # set once this process has the kernels loaded
+
+
 def warm_up_fast_engine() -> None:
-    """Compile (or load from numba's disk cache) the fast kernels once per process, visibly."""
-    if st.session_state.get("_fast_warm"):
+    """Compile (or load from numba's disk cache) the fast kernels once per process, visibly.
+
+    Once they are loaded, a page open costs nothing here: no status box (``st.status`` sleeps
+    0.1 s per use, on every session's first page, which the load bench counts)."""
+    if _WARM.is_set():
         return
     box = st.empty()    # shown only while the kernels load; gone once they are ready
     with box.status("Loading the fast engine (its kernels are compiled once, at set-up)…",
                     expanded=False):
         _fast_engine_warm()
     box.empty()
-    st.session_state["_fast_warm"] = True
+    _WARM.set()
 
 
 def model_controls(sel, algos=None, show_active: bool = True) -> tuple[str, dict]:
