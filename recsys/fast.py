@@ -710,6 +710,8 @@ def warm_up() -> float:
     ig = np.zeros(5, dtype=np.int32)
     for r in (rs.astype(np.float64), rs):  # the layout when another fit holds both cores
         K.block_layout_serial(us, its, r, ug, ig, 4)
+    K.baseline_sgd_epoch(us, its, rs.astype(np.float64), np.zeros(7), np.zeros(5), 3.0, 0.005,
+                         0.02)   # recsys.baselines.FastBaseline, method "sgd"
     return time.perf_counter() - t0
 
 

@@ -435,3 +435,16 @@ def is_sorted(keys):
         if keys[j] < keys[j - 1]:
             return False
     return True
+
+
+# ---------------------------------------------------------------------------------- baseline
+@njit(cache=True, nogil=True)
+def baseline_sgd_epoch(us, its, rs, bu, bi, global_mean, lr, reg):
+    """One epoch of Surprise's ``baseline_sgd`` (``surprise/prediction_algorithms/
+    optimize_baselines.pyx``), statement for statement, ratings in the given order."""
+    for j in range(rs.shape[0]):
+        u = us[j]
+        i = its[j]
+        err = rs[j] - (global_mean + bu[u] + bi[i])
+        bu[u] += lr * (err - reg * bu[u])
+        bi[i] += lr * (err - reg * bi[i])

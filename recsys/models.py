@@ -154,7 +154,10 @@ def _svdpp(params: dict, engine: str):
 
 
 def _baseline(params: dict, engine: str):
-    from surprise import BaselineOnly
+    if engine == "fast":
+        from .baselines import FastBaseline as BaselineOnly
+    else:
+        from surprise import BaselineOnly
 
     p = dict(params)
     method = p.pop("method")
@@ -211,6 +214,10 @@ class GlobalMean(NormalPredictor):
 
 
 def _globalmean(params: dict, engine: str):
+    if engine == "fast":
+        from .baselines import FastGlobalMean
+
+        return FastGlobalMean()
     return GlobalMean()
 
 
@@ -312,6 +319,7 @@ _register(AlgoSpec(
     ),
     _baseline,
     "Biases only: r̂ = μ + b_u + b_i.",
+    engines=ENGINES,
     aliases={"lr_all": ("learning_rate",), "reg_all": ("reg",)},
     method_defaults={"sgd": {"n_epochs": 20}},
 ))
@@ -321,6 +329,7 @@ _register(AlgoSpec(
     (),
     _globalmean,
     "Predicts the training ratings' mean μ for everyone: the trivial reference.",
+    engines=ENGINES,
 ))
 
 _register(AlgoSpec(
