@@ -138,7 +138,14 @@ if note:
 for n_ in full.attrs.get("notes", []):
     st.info(n_)
 seconds = full.attrs.get("seconds")
-agree = genre_agreement(full[["x", "y"]].to_numpy(), full["genres"], k=10)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _agreement(xy: np.ndarray, genres: tuple):   # keyed on the map itself (a stale one too)
+    return genre_agreement(xy, genres, k=10)
+
+
+agree = _agreement(full[["x", "y"]].to_numpy(), tuple(full["genres"].astype(str)))
 line = f"{'t-SNE' if method == 'tsne' else 'PCA'} of {len(full):,} movies"
 if seconds:
     line += f", computed in {seconds:.1f} s"

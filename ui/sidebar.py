@@ -7,6 +7,8 @@ switches, deep links and AppTest runs (see DESIGN.md).
 from __future__ import annotations
 
 import hashlib
+import importlib
+import threading
 from dataclasses import dataclass
 
 import streamlit as st
@@ -28,6 +30,26 @@ NAV_STYLE = """<style>
 [data-testid="stSidebarNavLink"] span[label="app"] p {font-size: 0;}
 [data-testid="stSidebarNavLink"] span[label="app"] p::after {content: "Home"; font-size: 14px;}
 </style>"""
+
+
+#: Modules that only some pages import, each costing 0.1-0.6 s on its first import in the
+#: process (``python -X importtime``): imported in the background once the first page has
+#: started, so that no page's first visit pays for them (the Factor map opened cold spent 0.5 s
+#: importing plotly.express and scipy.spatial).
+PRELOAD = ("plotly.express", "plotly.subplots", "scipy.spatial", "openTSNE", "recsys.embed",
+           "recsys.recommend", "recsys.explain", "recsys.evaluate", "recsys.compare",
+           "recsys.foldin")
+
+
+def _preload() -> None:
+    for name in PRELOAD:
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001  (a page that needs it reports the error itself)
+            pass
+
+
+threading.Thread(target=_preload, name="factorlab-preload", daemon=True).start()
 
 
 @dataclass(frozen=True)
