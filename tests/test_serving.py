@@ -32,7 +32,9 @@ def test_subplots_equals_make_subplots_and_copies_are_independent():
 
 def test_second_session_page_open_has_no_warm_up_box(ml100k_dir, monkeypatch):
     import ui.model
+    import ui.preload
 
+    ui.preload.THREAD.join(120)   # the process's own background warm-up is over
     calls = []
     real = ui.model._fast_engine_warm
     monkeypatch.setattr(ui.model, "_fast_engine_warm", lambda: calls.append(1) or real())
@@ -43,3 +45,15 @@ def test_second_session_page_open_has_no_warm_up_box(ml100k_dir, monkeypatch):
         assert not at.exception
     # st.status sleeps 0.1 s per use: only the first session of the process shows the box
     assert calls == [1]
+
+
+def test_background_warm_up_loads_kernels_and_page_modules():
+    import sys
+
+    import ui.model
+    import ui.preload
+
+    ui.preload.THREAD.join(120)
+    assert not ui.preload.THREAD.is_alive()
+    assert ui.model._WARM.is_set()          # the first model page shows no warm-up box
+    assert all(name in sys.modules for name in ui.preload.PRELOAD)

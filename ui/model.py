@@ -101,14 +101,24 @@ def active_algo(algos=None) -> str:
     return name if name in allowed else allowed[0]
 
 
-@st.cache_resource(show_spinner=False)
-def _fast_engine_warm() -> float:
-    from recsys.fast import warm_up
-
-    return warm_up()
-
-
 _WARM = threading.Event()   # set once this process has the kernels loaded
+_WARM_LOCK = threading.Lock()
+
+
+def _fast_engine_warm() -> None:
+    """Load the kernels once per process (a second caller waits for the first)."""
+    with _WARM_LOCK:
+        if not _WARM.is_set():
+            from recsys.fast import warm_up
+
+            warm_up()
+            _WARM.set()
+
+
+def warm_fast_engine_quietly() -> None:
+    """Load the kernels outside any page (``ui.preload``'s thread): no box."""
+    if fast_available():
+        _fast_engine_warm()
 
 
 def warm_up_fast_engine() -> None:
@@ -123,7 +133,6 @@ def warm_up_fast_engine() -> None:
                     expanded=False):
         _fast_engine_warm()
     box.empty()
-    _WARM.set()
 
 
 def model_controls(sel, algos=None, show_active: bool = True) -> tuple[str, dict]:

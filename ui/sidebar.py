@@ -7,8 +7,6 @@ switches, deep links and AppTest runs (see DESIGN.md).
 from __future__ import annotations
 
 import hashlib
-import importlib
-import threading
 from dataclasses import dataclass
 
 import streamlit as st
@@ -18,6 +16,7 @@ from recsys.errors import InputError
 from recsys.safetext import md
 from recsys.io.paths import data_dir
 from ui.state import bind, ensure, keep, url_read, url_write
+import ui.preload  # noqa: F401  (starts the background warm-up once per process)
 
 UPLOAD = "upload"
 DEFAULT_SAMPLE = 500            # the tutorial's 500 users
@@ -32,24 +31,6 @@ NAV_STYLE = """<style>
 </style>"""
 
 
-#: Modules that only some pages import, each costing 0.1-0.6 s on its first import in the
-#: process (``python -X importtime``): imported in the background once the first page has
-#: started, so that no page's first visit pays for them (the Factor map opened cold spent 0.5 s
-#: importing plotly.express and scipy.spatial).
-PRELOAD = ("plotly.express", "plotly.subplots", "scipy.spatial", "openTSNE", "recsys.embed",
-           "recsys.recommend", "recsys.explain", "recsys.evaluate", "recsys.compare",
-           "recsys.foldin")
-
-
-def _preload() -> None:
-    for name in PRELOAD:
-        try:
-            importlib.import_module(name)
-        except Exception:  # noqa: BLE001  (a page that needs it reports the error itself)
-            pass
-
-
-threading.Thread(target=_preload, name="factorlab-preload", daemon=True).start()
 
 
 @dataclass(frozen=True)

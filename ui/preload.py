@@ -1,0 +1,44 @@
+"""Background warm-up of a server process: what some pages need, loaded before they are opened.
+
+Modules that only some pages import cost 0.1-0.6 s each on their first import in a process
+(``python -X importtime``: plotly.express, scipy.spatial, openTSNE, numba), and the first model page
+loads the fast engine's compiled kernels from numba's disk cache (0.4 s). Without this, the first
+visit of each such page paid for them (the Factor map opened cold spent 0.5 s importing). One
+daemon thread per process does it a few seconds after the first page started (not during it:
+imports hold the GIL), at a low CPU priority. A failure here is silent: the page that needs the
+module reports it.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import threading
+import time
+
+PRELOAD = ("plotly.express", "plotly.subplots", "scipy.spatial", "openTSNE", "recsys.fast",
+           "recsys.embed", "recsys.recommend", "recsys.explain", "recsys.evaluate",
+           "recsys.compare", "recsys.foldin")
+DELAY_SECONDS = 3.0
+
+
+def _run() -> None:
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)   # this thread only
+    except (AttributeError, OSError):
+        pass
+    time.sleep(DELAY_SECONDS)
+    for name in PRELOAD:
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001
+            pass
+    try:
+        from ui.model import warm_fast_engine_quietly
+
+        warm_fast_engine_quietly()
+    except Exception:  # noqa: BLE001
+        pass
+
+
+THREAD = threading.Thread(target=_run, name="factorlab-preload", daemon=True)
+THREAD.start()
