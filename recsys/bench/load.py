@@ -12,9 +12,10 @@ server-side figures about the server.
 
 Measured per level:
 - server side, from the server's own log of script runs (``bench/serve_timed.py``, outside
-  ``recsys`` because it imports streamlit: Streamlit's
-  SCRIPT_STARTED / SCRIPT_STOPPED events per session): the page-open script run (the first run
-  of each session) p50 / p95 / max; target p95 < 1 s at N = 20;
+  ``recsys`` because it imports streamlit): the page-open script run (the first run of each
+  session), its own duration timed on its script thread, p50 / p95 / max, target p95 < 1 s at
+  N = 20; and the same run as the event loop saw it (Streamlit's SCRIPT_STARTED /
+  SCRIPT_STOPPED events, which wait behind the loop's other work: static files, websockets);
 - browser side: page load (navigation to the page drawn and idle) p50 / max, no target;
 - every CV: completed, and its mean RMSE equal to the single-session run's (same sample, same
   seed, same folds); its time from click to done p50 / p95;
@@ -165,9 +166,17 @@ async def _session(browser, url, k, results, grid: bool):
 
 
 def _niced_chromium(folder: Path) -> str:
-    """A wrapper that starts Chromium at ``BROWSER_NICE`` (see the module docstring)."""
+    """A wrapper that starts Chromium at ``BROWSER_NICE`` (see the module docstring).
+
+    Linux with ``sched_autogroup_enabled`` schedules each session (Playwright starts the
+    browser in its own) as one group, and a process's nice value counts only inside its group:
+    `nice -n 10` alone left Chromium's group an equal share with the server's (the server's
+    page-open runs then waited up to 3.5 s for a core while using 0.03 s of CPU). The wrapper
+    also gives its autogroup the same nice value (``/proc/self/autogroup``)."""
     path = folder / "chromium-nice"
-    path.write_text(f"#!/bin/sh\nexec nice -n {BROWSER_NICE} {CHROMIUM} \"$@\"\n")
+    path.write_text("#!/bin/sh\n"
+                    f"echo {BROWSER_NICE} > /proc/self/autogroup 2>/dev/null\n"
+                    f"exec nice -n {BROWSER_NICE} {CHROMIUM} \"$@\"\n")
     path.chmod(0o755)
     return str(path)
 
@@ -199,8 +208,11 @@ async def _level(url, n, exe):
     return results
 
 
-def _script_runs(log_path: Path) -> dict[str, list[tuple[float, float]]]:
-    """session -> [(start, duration)] of its script runs, in order."""
+def _script_runs(log_path: Path, loop: bool = False) -> dict[str, list[tuple]]:
+    """session -> [(start, duration, cpu, runqueue)] of its script runs, in order: each run's
+    own duration timed on its script thread, with the thread's CPU seconds and its seconds
+    waiting for a core; or with ``loop``, [(start, duration)] as the event loop saw the run
+    (from its handling of SCRIPT_STARTED to that of SCRIPT_STOPPED: adds the loop's delays)."""
     starts: dict[str, float] = {}
     runs: dict[str, list[tuple[float, float]]] = {}
     if not log_path.exists():
@@ -210,11 +222,18 @@ def _script_runs(log_path: Path) -> dict[str, list[tuple[float, float]]]:
             e = json.loads(ln)
         except ValueError:
             continue
-        if e["event"] == "SCRIPT_STARTED":
+        if not loop:
+            if e["event"] == "RUN":
+                runs.setdefault(e["session"], []).append((e["t"], e["seconds"],
+                                                          e.get("cpu", float("nan")),
+                                                          e.get("runqueue", float("nan"))))
+        elif e["event"] == "SCRIPT_STARTED":
             starts[e["session"]] = e["t"]
         elif e["event"].startswith("SCRIPT_STOPPED") and e["session"] in starts:
             t0 = starts.pop(e["session"])
             runs.setdefault(e["session"], []).append((t0, e["t"] - t0))
+    for v in runs.values():
+        v.sort()
     return runs
 
 
@@ -241,7 +260,10 @@ def run(quick: bool = False) -> list[dict]:
             finally:
                 orphans = stop_server(proc)
             runs = _script_runs(log)
+            seen = _script_runs(log, loop=True)
         first = [r[0][1] for r in runs.values() if r]
+        slow = max((r[0] for r in runs.values() if r), key=lambda x: x[1], default=None)
+        first_seen = [r[0][1] for r in seen.values() if r]
         loads = [r["load"] for r in results if "load" in r]
         cvs = [r["cv"] for r in results if "cv" in r]
         rmses = {r.get("rmse") for r in results if "cv" in r}
@@ -253,8 +275,19 @@ def run(quick: bool = False) -> list[dict]:
             "benchmark": f"load: {n} session(s), page-open script run p50/p95/max (server)",
             "size": f"N={n}", "seconds": _pct(first, 0.95),
             "note": f"p50 {_pct(first, 0.5):.2f} / p95 {_pct(first, 0.95):.2f} / max "
-                    f"{max(first, default=float('nan')):.2f} s over {len(first)} sessions; "
-                    "target p95 < 1 s at N=20"})
+                    f"{max(first, default=float('nan')):.2f} s over {len(first)} sessions, "
+                    "each run's own duration on its script thread; target p95 < 1 s at N=20"
+                    + (f"; the slowest: {slow[1]:.2f} s = CPU {slow[2]:.2f} + waiting for a "
+                       f"core {slow[3]:.2f} + blocked {slow[1] - slow[2] - slow[3]:.2f} (GIL, "
+                       "locks)" if slow else "")})
+        rows.append({
+            "benchmark": f"load: {n} session(s), page-open run as the event loop saw it "
+                         "p50/p95/max (server)",
+            "size": f"N={n}", "seconds": _pct(first_seen, 0.95),
+            "note": f"p50 {_pct(first_seen, 0.5):.2f} / p95 {_pct(first_seen, 0.95):.2f} / max "
+                    f"{max(first_seen, default=float('nan')):.2f} s: SCRIPT_STARTED to "
+                    "SCRIPT_STOPPED as handled by the loop, which also serves the browsers' "
+                    "static files"})
         rows.append({
             "benchmark": f"load: {n} session(s), browser page load p50/max",
             "size": f"N={n}", "seconds": _pct(loads, 0.5),
