@@ -111,25 +111,43 @@ def parse_rating_files(files: list[Path], rating_scale=RATING_SCALE) -> pd.DataF
             raise InputError(f"cannot read the file ({err.strerror or err})", file=str(f)) \
                 from None
         parts.extend(got)
+        del got
         encodings[Path(f).name] = enc
-    cols = [np.concatenate([p[k] for p in parts]) if parts else np.empty(0, dt)
-            for k, dt in enumerate((np.int32, np.int32, np.int8, np.int32))]
-    del parts
-    users, items, stars, days = cols
+    cols = _join_columns(parts, (np.int32, np.int32, np.int8, np.int32))
     notices = []
-    if len(users):
-        lose = textrules.duplicate_mask(users, items, days)
+    if len(cols[0]):
+        lose = textrules.duplicate_mask(cols[0], cols[1], cols[3])
         if lose.any():
             label = files[0].name if len(files) == 1 else f"{len(files)} rating files"
-            notices.append(textrules.duplicate_notice(lose, users, items, label=label,
-                                                      timestamps=days))
+            notices.append(textrules.duplicate_notice(lose, cols[0], cols[1], label=label,
+                                                      timestamps=cols[3]))
             keep = ~lose
-            users, items, stars, days = users[keep], items[keep], stars[keep], days[keep]
-    frame = pd.DataFrame({"user": users, "item": items, "rating": stars, "day": days},
-                         copy=False)
+            del lose
+            for k in range(len(cols)):   # one column at a time: one copy alive at once
+                cols[k] = cols[k][keep]
+    frame = pd.DataFrame(dict(zip(_COLUMNS, cols)), copy=False)
+    del cols
     frame.attrs["notices"] = notices
     frame.attrs["encodings"] = encodings
     return frame
+
+
+def _join_columns(parts: list, dtypes) -> list[np.ndarray]:
+    """Concatenate the chunks' columns (``parts``: one tuple of columns per chunk; emptied).
+    One column at a time, each chunk's piece dropped once copied: the peak is the parsed data
+    plus one column, not twice the data."""
+    rows = [list(p) for p in parts]
+    parts.clear()
+    cols = []
+    for k, dt in enumerate(dtypes):
+        out = np.empty(sum(len(r[k]) for r in rows), dt)
+        at = 0
+        for r in rows:
+            out[at:at + len(r[k])] = r[k]
+            at += len(r[k])
+            r[k] = None
+        cols.append(out)
+    return cols
 
 
 def read_titles(path: Path) -> pd.DataFrame:
