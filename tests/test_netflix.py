@@ -181,8 +181,9 @@ def test_duplicates_across_chunks_and_files(tmp_path, monkeypatch):
             ["10", "2", 4.0]]
     files = netflix.find_netflix_files(d)[0]
     ref = netflix.parse_rating_files(files)
-    for size in (7, 16, 23, 40, 1 << 20):
+    for size, line_bytes in ((7, 15), (16, 15), (23, 1000), (40, 15), (1 << 20, 1000)):
         monkeypatch.setattr(netflix, "CHUNK_BYTES", size)
+        monkeypatch.setattr(netflix, "_MIN_LINE_BYTES", line_bytes)   # 1000: arrays must grow
         frame = netflix.parse_rating_files(files)
         pd.testing.assert_frame_equal(frame, ref)
         assert frame.attrs == ref.attrs

@@ -31,6 +31,9 @@ RATING_SCALE = (1.0, 5.0)
 TITLES_FILE = "movie_titles.csv"
 #: Bytes parsed at a time; bounds the temporary arrays of one chunk (~20 bytes per line).
 CHUNK_BYTES = 64 << 20
+#: The shortest rating line, ``1,1,2005-01-01`` and its line break: file bytes / this bounds
+#: the number of ratings.
+_MIN_LINE_BYTES = 15
 _INT32_MAX = np.iinfo(np.int32).max
 _NL, _CR, _COLON = 10, 13, 58
 _LINE_RE = r"^\d{1,18},\d{1,9},\d{4}-\d{2}-\d{2}\r?\n?$"
@@ -102,18 +105,16 @@ def parse_rating_files(files: list[Path], rating_scale=RATING_SCALE) -> pd.DataF
     (``recsys.io.text.duplicate_mask``); ``frame.attrs["notices"]`` says how many were dropped,
     ``frame.attrs["encodings"]`` how each file was decoded.
     """
-    parts: list[tuple[np.ndarray, ...]] = []
+    out = _Columns(sum(_size(f) for f in files) // _MIN_LINE_BYTES + len(files))
     encodings = {}
     for f in files:
         try:
-            enc, got = _parse_file(Path(f), rating_scale)
+            encodings[Path(f).name] = _parse_file(Path(f), out, rating_scale)
         except OSError as err:
             raise InputError(f"cannot read the file ({err.strerror or err})", file=str(f)) \
                 from None
-        parts.extend(got)
-        del got
-        encodings[Path(f).name] = enc
-    cols = _join_columns(parts, (np.int32, np.int32, np.int8, np.int32))
+    cols = out.columns()
+    del out
     notices = []
     if len(cols[0]):
         lose = textrules.duplicate_mask(cols[0], cols[1], cols[3])
@@ -130,24 +131,6 @@ def parse_rating_files(files: list[Path], rating_scale=RATING_SCALE) -> pd.DataF
     frame.attrs["notices"] = notices
     frame.attrs["encodings"] = encodings
     return frame
-
-
-def _join_columns(parts: list, dtypes) -> list[np.ndarray]:
-    """Concatenate the chunks' columns (``parts``: one tuple of columns per chunk; emptied).
-    One column at a time, each chunk's piece dropped once copied: the peak is the parsed data
-    plus one column, not twice the data."""
-    rows = [list(p) for p in parts]
-    parts.clear()
-    cols = []
-    for k, dt in enumerate(dtypes):
-        out = np.empty(sum(len(r[k]) for r in rows), dt)
-        at = 0
-        for r in rows:
-            out[at:at + len(r[k])] = r[k]
-            at += len(r[k])
-            r[k] = None
-        cols.append(out)
-    return cols
 
 
 def read_titles(path: Path) -> pd.DataFrame:
@@ -208,6 +191,42 @@ def read_titles(path: Path) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------------- parsing internals
+class _Columns:
+    """The parsed columns (users, items, stars, days), filled chunk by chunk into arrays
+    allocated once for all files. No chunk's arrays are kept: freed, they would stay resident
+    as holes in the heap, and a final concatenation would hold the data twice. ``capacity``
+    bounds the rating lines (see ``_MIN_LINE_BYTES``); the pages past the last rating are never
+    written, so they take no memory. Passing it (it cannot happen) costs one copy."""
+
+    DTYPES = (np.int32, np.int32, np.int8, np.int32)
+
+    def __init__(self, capacity: int):
+        self.arrays = [np.empty(capacity, dt) for dt in self.DTYPES]
+        self.n = 0
+
+    def add(self, cols) -> None:
+        m = len(cols[0])
+        if self.n + m > len(self.arrays[0]):
+            size = max(2 * len(self.arrays[0]), self.n + m)
+            for k, a in enumerate(self.arrays):
+                grown = np.empty(size, a.dtype)
+                grown[:self.n] = a[:self.n]
+                self.arrays[k] = grown
+        for a, c in zip(self.arrays, cols):
+            a[self.n:self.n + m] = c
+        self.n += m
+
+    def columns(self) -> list[np.ndarray]:
+        return [a[:self.n] for a in self.arrays]
+
+
+def _size(path) -> int:
+    try:
+        return Path(path).stat().st_size
+    except OSError:
+        return 0   # reported when the file is read
+
+
 def _first_file(*candidates: Path) -> Path | None:
     return next((p for p in candidates if p.is_file()), None)
 
@@ -233,11 +252,10 @@ def _open_utf8(path: Path):
     return open(path, "rb"), path.stat().st_size, enc
 
 
-def _parse_file(path: Path, rating_scale=RATING_SCALE) -> tuple[str, list]:
-    """Parse one rating file chunk by chunk (each chunk ends on a line break); returns the
-    codec it was read with and a list of (users, items, stars, days) array tuples."""
+def _parse_file(path: Path, out: _Columns, rating_scale=RATING_SCALE) -> str:
+    """Parse one rating file chunk by chunk (each chunk ends on a line break) into ``out``;
+    returns the codec it was read with."""
     name = str(path)
-    out = []
     movie = None          # the movie of the last header seen in this file
     next_line = 1         # 1-based number of the first line of the next chunk
     content = False       # any non-blank line so far
@@ -266,7 +284,8 @@ def _parse_file(path: Path, rating_scale=RATING_SCALE) -> tuple[str, list]:
                                                              rating_scale)
                 content = content or nonblank
                 if len(res[0]):
-                    out.append(res)
+                    out.add(res)
+                del res
                 next_line += n_lines
             left = buf[cut:total].copy()
             del buf
@@ -274,7 +293,7 @@ def _parse_file(path: Path, rating_scale=RATING_SCALE) -> tuple[str, list]:
                 break
     if not content:
         raise InputError("file is empty: no MovieID or rating lines", file=name)
-    return enc, out
+    return enc
 
 
 def _parse_chunk(buf: np.ndarray, name: str, first_line: int, movie,
