@@ -57,26 +57,27 @@ class Ratings:
         genres. Items without a row get an empty title. ``rating_scale`` is inferred from the data
         when not given (see ``infer_rating_scale``).
         """
-        ratings = np.asarray(ratings, dtype=np.float32)
         if len(ratings) == 0:
             raise InputError("no ratings found", file=source)
-        if not np.isfinite(ratings).all():
-            bad = int(np.flatnonzero(~np.isfinite(ratings))[0])
-            raise InputError("rating is not a number", file=source, line=None,
-                             value=str(ratings[bad]))
+        # Ids first, ratings after: each raw id array is dropped once coded (a caller that
+        # hands over compact columns, e.g. int8 stars, then never holds them all converted).
         u_codes, u_uniques = _factorize_ids(users_raw)
         del users_raw
         i_codes, i_uniques = _factorize_ids(items_raw)
         del items_raw
+        ratings = np.asarray(ratings, dtype=np.float32)
+        if not np.isfinite(ratings).all():
+            bad = int(np.flatnonzero(~np.isfinite(ratings))[0])
+            raise InputError("rating is not a number", file=source, line=None,
+                             value=str(ratings[bad]))
         notices = tuple(notices)
         if rating_scale is None:
             rating_scale = infer_rating_scale(ratings)
         lo, hi = float(rating_scale[0]), float(rating_scale[1])
         if not lo < hi:
             raise InputError("rating scale must have lowest < highest", value=f"{lo:g}..{hi:g}")
-        off = (ratings < lo) | (ratings > hi)
-        if off.any():
-            k = int(np.flatnonzero(off)[0])
+        if (ratings < lo).any() or (ratings > hi).any():
+            k = int(np.flatnonzero((ratings < lo) | (ratings > hi))[0])
             raise InputError(f"rating off the scale {lo:g}..{hi:g}", file=source,
                              value=float(ratings[k]))
         item_ids = np.asarray(i_uniques, dtype=object)
