@@ -196,7 +196,7 @@ class _Columns:
     allocated once for all files. No chunk's arrays are kept: freed, they would stay resident
     as holes in the heap, and a final concatenation would hold the data twice. ``capacity``
     bounds the rating lines (see ``_MIN_LINE_BYTES``); the pages past the last rating are never
-    written, so they take no memory. Passing it (it cannot happen) costs one copy."""
+    written, so they take no memory. Should the bound ever be passed, the arrays grow (a copy)."""
 
     DTYPES = (np.int32, np.int32, np.int8, np.int32)
 
