@@ -16,6 +16,8 @@ from .errors import InputError
 
 #: Columns of ``Ratings.item_info``; index is the inner item id.
 ITEM_COLUMNS = ("item", "title", "year", "genres")
+#: Ratings numbered per step by ``_factorize_ids`` (bounds its temporaries).
+_CODE_CHUNK = 1 << 22
 
 
 @dataclass(frozen=True, eq=False)
@@ -55,32 +57,34 @@ class Ratings:
         genres. Items without a row get an empty title. ``rating_scale`` is inferred from the data
         when not given (see ``infer_rating_scale``).
         """
-        ratings = np.asarray(ratings, dtype=np.float32)
         if len(ratings) == 0:
             raise InputError("no ratings found", file=source)
-        if not np.isfinite(ratings).all():
-            bad = int(np.flatnonzero(~np.isfinite(ratings))[0])
-            raise InputError("rating is not a number", file=source, line=None,
-                             value=str(ratings[bad]))
+        # Ids first, ratings after: each raw id array is dropped once coded (a caller that
+        # hands over compact columns, e.g. int8 stars, then never holds them all converted).
         u_codes, u_uniques = _factorize_ids(users_raw)
         del users_raw
         i_codes, i_uniques = _factorize_ids(items_raw)
         del items_raw
+        ratings = np.asarray(ratings, dtype=np.float32)
+        if not np.isfinite(ratings).all():
+            bad = int(np.flatnonzero(~np.isfinite(ratings))[0])
+            raise InputError("rating is not a number", file=source, line=None,
+                             value=str(ratings[bad]))
         notices = tuple(notices)
         if rating_scale is None:
             rating_scale = infer_rating_scale(ratings)
         lo, hi = float(rating_scale[0]), float(rating_scale[1])
         if not lo < hi:
             raise InputError("rating scale must have lowest < highest", value=f"{lo:g}..{hi:g}")
-        off = (ratings < lo) | (ratings > hi)
-        if off.any():
-            k = int(np.flatnonzero(off)[0])
+        if (ratings < lo).any() or (ratings > hi).any():
+            k = int(np.flatnonzero((ratings < lo) | (ratings > hi))[0])
             raise InputError(f"rating off the scale {lo:g}..{hi:g}", file=source,
                              value=float(ratings[k]))
         item_ids = np.asarray(i_uniques, dtype=object)
         info = make_item_info(item_ids, item_table)
         ts = None if timestamps is None else np.asarray(timestamps, dtype=np.int64)
-        return cls(users=u_codes.astype(np.int32), items=i_codes.astype(np.int32),
+        return cls(users=u_codes.astype(np.int32, copy=False),
+                   items=i_codes.astype(np.int32, copy=False),
                    ratings=ratings, user_ids=np.asarray(u_uniques, dtype=object),
                    item_ids=item_ids, item_info=info, rating_scale=(lo, hi), name=name,
                    timestamps=ts, notices=notices)
@@ -360,13 +364,19 @@ def parse_scale(text: str, *, what: str = "rating scale") -> tuple[float, float]
 
 
 def _factorize_ids(values) -> tuple[np.ndarray, np.ndarray]:
-    """Codes by first appearance and raw ids as str. Integer ids are factorized as integers and
-    only the uniques become strings (same numbering, ~10x faster than a str per rating)."""
+    """Codes (int32) by first appearance and raw ids as str. Integer ids are numbered as
+    integers and only the uniques become strings (same numbering, ~10x faster than a str per
+    rating), chunk by chunk into the int32 codes (no int64 code per rating)."""
     arr = np.asarray(values)
     if arr.dtype.kind in "iu":
-        codes, uniques = pd.factorize(arr, sort=False)
+        uniques = pd.unique(arr)   # in order of first appearance, as pd.factorize numbers them
+        index = pd.Index(uniques)
+        codes = np.empty(len(arr), np.int32)
+        for start in range(0, len(arr), _CODE_CHUNK):
+            codes[start:start + _CODE_CHUNK] = index.get_indexer(arr[start:start + _CODE_CHUNK])
         return codes, np.asarray(uniques).astype(str).astype(object)
-    return pd.factorize(_as_str(arr), sort=False)
+    codes, uniques = pd.factorize(_as_str(arr), sort=False)
+    return codes.astype(np.int32), uniques
 
 
 def _as_str(values) -> np.ndarray:

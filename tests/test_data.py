@@ -57,6 +57,23 @@ def test_integer_ids_number_like_their_strings():
     assert all(type(x) is str for x in a.user_ids)
 
 
+@pytest.mark.parametrize("chunk", [1, 2, 1 << 22])
+def test_integer_ids_numbered_chunk_by_chunk_like_factorize(chunk, monkeypatch):
+    """Integer ids are numbered a chunk at a time into int32 codes: the same codes and ids as
+    pandas.factorize in order of first appearance, whatever the chunk."""
+    import recsys.data as data
+
+    monkeypatch.setattr(data, "_CODE_CHUNK", chunk)
+    rng = np.random.default_rng(3)
+    for values in (rng.integers(0, 9, 25).astype(np.int32), rng.integers(-5, 5, 25),
+                   rng.integers(0, 9, 25).astype(np.uint64) << np.uint64(60),
+                   np.array([7], dtype=np.int16)):
+        codes, ids = data._factorize_ids(values)
+        want_codes, want_ids = pd.factorize(values, sort=False)
+        assert codes.dtype == np.int32 and codes.tolist() == want_codes.tolist()
+        assert ids.tolist() == [str(v) for v in want_ids]
+
+
 def test_stats_and_summary(small):
     s = small.stats()
     assert s == {"n_ratings": 7, "n_users": 3, "n_items": 3, "density": pytest.approx(7 / 9),

@@ -167,6 +167,38 @@ def _err(tmp_path, content: bytes, name="combined_data_1.txt") -> InputError:
     return info.value
 
 
+def test_duplicates_across_chunks_and_files(tmp_path, monkeypatch):
+    """A pair repeated in another chunk of the same file and in the next file: every chunk
+    size gives the same ratings (the newest wins, then the later line) and the same notice."""
+    d = tmp_path / "dupchunks"
+    d.mkdir()
+    (d / "combined_data_1.txt").write_bytes(
+        b"1:\n10,1,2005-01-01\n11,2,2005-01-02\n12,3,2005-01-02\n"
+        b"2:\n10,3,2005-01-04\n11,4,2005-01-04\n"
+        b"1:\n10,5,2005-01-03\n12,1,2005-01-01\n11,5,2005-01-02\n")
+    (d / "combined_data_2.txt").write_bytes(b"2:\n10,4,2005-01-05\n11,1,2005-01-03\n")
+    want = [["12", "1", 3.0], ["11", "2", 4.0], ["10", "1", 5.0], ["11", "1", 5.0],
+            ["10", "2", 4.0]]
+    files = netflix.find_netflix_files(d)[0]
+    ref = netflix.parse_rating_files(files)
+    for size, line_bytes in ((7, 15), (16, 15), (23, 1000), (40, 15), (1 << 20, 1000)):
+        monkeypatch.setattr(netflix, "CHUNK_BYTES", size)
+        monkeypatch.setattr(netflix, "_MIN_LINE_BYTES", line_bytes)   # 1000: arrays must grow
+        frame = netflix.parse_rating_files(files)
+        pd.testing.assert_frame_equal(frame, ref)
+        assert frame.attrs == ref.attrs
+        r = load_netflix(d)
+        assert r.to_frame()[["user", "item", "rating"]].values.tolist() == want
+        assert (r.timestamps // DAY).tolist() == [12785, 12787, 12786, 12785, 12788]
+        assert r.notices[0] == (
+            "5 (user, item) pair(s) rated more than once in 2 rating files (e.g. user 10, "
+            "item 1); kept the newest rating of each pair (by timestamp; file order breaks "
+            "ties); dropped 5 older rating(s)")
+        os.utime(files[0], ns=(0, files[0].stat().st_mtime_ns + 1_000_000_000))  # re-parse
+    assert ref["user"].dtype == np.int32 and ref["item"].dtype == np.int32
+    assert ref["rating"].dtype == np.int8 and ref["day"].dtype == np.int32
+
+
 @pytest.mark.parametrize("content, line, message, value", [
     (b"6,3,2005-09-06\n1:\n", 1, "before any 'MovieID:'", "6,3,2005-09-06"),
     (b"\n\n6,3,2005-09-06\n", 3, "before any 'MovieID:'", "6,3,2005-09-06"),

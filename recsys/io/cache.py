@@ -138,9 +138,7 @@ def _read(target: Path, key: str, expect) -> tuple[pd.DataFrame | None, str | No
     if meta.get(_KEY) != key.encode("utf-8"):
         return None, None   # the sources changed (or an old format): an ordinary rebuild
     try:
-        table = pq.read_table(target, pre_buffer=False)  # pre-buffering costs ~100 MB here
-        frame = table.to_pandas(split_blocks=True, self_destruct=True)
-        del table
+        frame = _read_frame(target)
     except Exception:  # noqa: BLE001  a damaged page
         return None, "unreadable"
     if any(c not in frame.columns for c in expect):
@@ -154,6 +152,27 @@ def _read(target: Path, key: str, expect) -> tuple[pd.DataFrame | None, str | No
         except ValueError:
             return None, "corrupt (unreadable notes)"
     return frame, None
+
+
+def _read_frame(target: Path) -> pd.DataFrame:
+    """The parquet file as a DataFrame, converted one column at a time. Each column's row
+    groups are joined into memory from the system allocator, given back to the OS when the
+    column is freed, and the row groups' buffers are given back before the next column:
+    Arrow's own pool keeps freed memory for reuse, ~1 GB held for nothing at 100M ratings.
+    Peak: the table plus one column."""
+    table = pq.read_table(target, pre_buffer=False)  # pre-buffering costs ~100 MB here
+    if table.num_columns == 0 or len(set(table.column_names)) < table.num_columns:
+        return table.to_pandas(split_blocks=True)
+    cols = {}
+    while table.num_columns:
+        part = table.select([0])
+        table = table.remove_column(0)
+        col = part.to_pandas(split_blocks=True, self_destruct=True,
+                             memory_pool=pa.system_memory_pool()).iloc[:, 0]
+        del part
+        pa.default_memory_pool().release_unused()
+        cols[col.name] = col
+    return pd.DataFrame(cols, copy=False)
 
 
 def _write(target: Path, key: str, frame: pd.DataFrame) -> None:

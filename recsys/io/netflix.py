@@ -31,6 +31,9 @@ RATING_SCALE = (1.0, 5.0)
 TITLES_FILE = "movie_titles.csv"
 #: Bytes parsed at a time; bounds the temporary arrays of one chunk (~20 bytes per line).
 CHUNK_BYTES = 64 << 20
+#: The shortest rating line, ``1,1,2005-01-01`` and its line break: file bytes / this bounds
+#: the number of ratings.
+_MIN_LINE_BYTES = 15
 _INT32_MAX = np.iinfo(np.int32).max
 _NL, _CR, _COLON = 10, 13, 58
 _LINE_RE = r"^\d{1,18},\d{1,9},\d{4}-\d{2}-\d{2}\r?\n?$"
@@ -62,13 +65,13 @@ def load_netflix(path, rating_scale: tuple[float, float] | None = None) -> Ratin
     if titles is not None:
         encodings.update(titles.attrs.get("encodings", {}))
     notices = tuple(frame.attrs.get("notices", ())) + (textrules.encoding_notice(encodings),)
-    # Take the columns out one by one so that each is freed as soon as it is converted.
+    # Take the columns out one by one so that each is freed as soon as it is converted; the
+    # int8 stars become float32 in from_arrays, after the ids are coded (a lower peak).
     cols = {c: frame.pop(c).to_numpy() for c in _COLUMNS}
     del frame
     timestamps = np.multiply(cols.pop("day"), 86400, dtype=np.int64)
-    ratings = cols.pop("rating").astype(np.float32)
     return Ratings.from_arrays(
-        cols.pop("user"), cols.pop("item"), ratings, timestamps=timestamps,
+        cols.pop("user"), cols.pop("item"), cols.pop("rating"), timestamps=timestamps,
         item_table=titles, rating_scale=scale, name=f"Netflix Prize ({label})",
         source=str(path), notices=notices)
 
@@ -102,31 +105,29 @@ def parse_rating_files(files: list[Path], rating_scale=RATING_SCALE) -> pd.DataF
     (``recsys.io.text.duplicate_mask``); ``frame.attrs["notices"]`` says how many were dropped,
     ``frame.attrs["encodings"]`` how each file was decoded.
     """
-    parts: list[tuple[np.ndarray, ...]] = []
+    out = _Columns(sum(_size(f) for f in files) // _MIN_LINE_BYTES + len(files))
     encodings = {}
     for f in files:
         try:
-            enc, got = _parse_file(Path(f), rating_scale)
+            encodings[Path(f).name] = _parse_file(Path(f), out, rating_scale)
         except OSError as err:
             raise InputError(f"cannot read the file ({err.strerror or err})", file=str(f)) \
                 from None
-        parts.extend(got)
-        encodings[Path(f).name] = enc
-    cols = [np.concatenate([p[k] for p in parts]) if parts else np.empty(0, dt)
-            for k, dt in enumerate((np.int32, np.int32, np.int8, np.int32))]
-    del parts
-    users, items, stars, days = cols
+    cols = out.columns()
+    del out
     notices = []
-    if len(users):
-        lose = textrules.duplicate_mask(users, items, days)
+    if len(cols[0]):
+        lose = textrules.duplicate_mask(cols[0], cols[1], cols[3])
         if lose.any():
             label = files[0].name if len(files) == 1 else f"{len(files)} rating files"
-            notices.append(textrules.duplicate_notice(lose, users, items, label=label,
-                                                      timestamps=days))
+            notices.append(textrules.duplicate_notice(lose, cols[0], cols[1], label=label,
+                                                      timestamps=cols[3]))
             keep = ~lose
-            users, items, stars, days = users[keep], items[keep], stars[keep], days[keep]
-    frame = pd.DataFrame({"user": users, "item": items, "rating": stars, "day": days},
-                         copy=False)
+            del lose
+            for k in range(len(cols)):   # one column at a time: one copy alive at once
+                cols[k] = cols[k][keep]
+    frame = pd.DataFrame(dict(zip(_COLUMNS, cols)), copy=False)
+    del cols
     frame.attrs["notices"] = notices
     frame.attrs["encodings"] = encodings
     return frame
@@ -190,6 +191,42 @@ def read_titles(path: Path) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------------- parsing internals
+class _Columns:
+    """The parsed columns (users, items, stars, days), filled chunk by chunk into arrays
+    allocated once for all files. No chunk's arrays are kept: freed, they would stay resident
+    as holes in the heap, and a final concatenation would hold the data twice. ``capacity``
+    bounds the rating lines (see ``_MIN_LINE_BYTES``); the pages past the last rating are never
+    written, so they take no memory. Should the bound ever be passed, the arrays grow (a copy)."""
+
+    DTYPES = (np.int32, np.int32, np.int8, np.int32)
+
+    def __init__(self, capacity: int):
+        self.arrays = [np.empty(capacity, dt) for dt in self.DTYPES]
+        self.n = 0
+
+    def add(self, cols) -> None:
+        m = len(cols[0])
+        if self.n + m > len(self.arrays[0]):
+            size = max(2 * len(self.arrays[0]), self.n + m)
+            for k, a in enumerate(self.arrays):
+                grown = np.empty(size, a.dtype)
+                grown[:self.n] = a[:self.n]
+                self.arrays[k] = grown
+        for a, c in zip(self.arrays, cols):
+            a[self.n:self.n + m] = c
+        self.n += m
+
+    def columns(self) -> list[np.ndarray]:
+        return [a[:self.n] for a in self.arrays]
+
+
+def _size(path) -> int:
+    try:
+        return Path(path).stat().st_size
+    except OSError:
+        return 0   # reported when the file is read
+
+
 def _first_file(*candidates: Path) -> Path | None:
     return next((p for p in candidates if p.is_file()), None)
 
@@ -215,11 +252,10 @@ def _open_utf8(path: Path):
     return open(path, "rb"), path.stat().st_size, enc
 
 
-def _parse_file(path: Path, rating_scale=RATING_SCALE) -> tuple[str, list]:
-    """Parse one rating file chunk by chunk (each chunk ends on a line break); returns the
-    codec it was read with and a list of (users, items, stars, days) array tuples."""
+def _parse_file(path: Path, out: _Columns, rating_scale=RATING_SCALE) -> str:
+    """Parse one rating file chunk by chunk (each chunk ends on a line break) into ``out``;
+    returns the codec it was read with."""
     name = str(path)
-    out = []
     movie = None          # the movie of the last header seen in this file
     next_line = 1         # 1-based number of the first line of the next chunk
     content = False       # any non-blank line so far
@@ -248,7 +284,8 @@ def _parse_file(path: Path, rating_scale=RATING_SCALE) -> tuple[str, list]:
                                                              rating_scale)
                 content = content or nonblank
                 if len(res[0]):
-                    out.append(res)
+                    out.add(res)
+                del res
                 next_line += n_lines
             left = buf[cut:total].copy()
             del buf
@@ -256,7 +293,7 @@ def _parse_file(path: Path, rating_scale=RATING_SCALE) -> tuple[str, list]:
                 break
     if not content:
         raise InputError("file is empty: no MovieID or rating lines", file=name)
-    return enc, out
+    return enc
 
 
 def _parse_chunk(buf: np.ndarray, name: str, first_line: int, movie,

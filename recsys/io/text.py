@@ -30,6 +30,8 @@ ENCODING_NAMES = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8 (with BOM)", "utf-16": "
 #: The 8-bit fallback, with the error handler that maps cp1252's 5 undefined bytes as Latin-1.
 FALLBACK = "cp1252"
 ERRORS = "factorlab-latin1"
+#: Rows per step when ``duplicate_mask`` looks up the keys that repeat (bounds its temporaries).
+_KEY_CHUNK = 1 << 22
 #: Strings read as a missing *rating* (never as a missing id).
 MISSING_RATING = ["", "NA", "N/A", "NaN", "nan", "NULL", "null", "None", "none", "-"]
 
@@ -142,18 +144,28 @@ def duplicate_mask(users, items, timestamps=None) -> np.ndarray:
     """True for every rating that loses to another of the same (user, item) pair.
 
     The winner is the one with the newest timestamp; among equal timestamps (or without
-    timestamps) the one that comes last in the input. Vectorised: a hash pass finds the pairs
-    that repeat, and only those are sorted.
+    timestamps) the one that comes last in the input. Vectorised and compact: every pair gets
+    one int64 key (``_pair_keys``); a sorted copy of the keys finds the keys that repeat, a
+    chunked hash look-up marks their ratings, and only those are sorted by time and position.
+    Memory: one int64 per rating at a time, no hash table over the pairs.
     """
-    u_codes = pd.factorize(np.asarray(users), sort=False)[0].astype(np.int64)
-    i_codes, i_uni = pd.factorize(np.asarray(items), sort=False)
-    key = u_codes * max(len(i_uni), 1) + i_codes
-    repeated = pd.Series(key, copy=False).duplicated(keep=False).to_numpy()
-    lose = np.zeros(len(key), dtype=bool)
-    if not repeated.any():
+    key_of = _pair_keys(users, items)
+    n = len(users)
+    lose = np.zeros(n, dtype=bool)
+    keys = key_of(slice(None))
+    keys.sort()
+    same = keys[1:] == keys[:-1]
+    if not same.any():
         return lose
-    idx = np.flatnonzero(repeated)
-    k = key[idx]
+    repeated = np.unique(keys[1:][same])   # the keys that occur more than once, sorted
+    del keys, same
+    member = np.zeros(n, dtype=bool)
+    for start in range(0, n, _KEY_CHUNK):
+        part = slice(start, start + _KEY_CHUNK)
+        member[part] = pd.Series(key_of(part), copy=False).isin(repeated).to_numpy()
+    idx = np.flatnonzero(member)
+    del member
+    k = key_of(idx)
     if timestamps is None:
         order = np.lexsort((idx, k))
     else:
@@ -163,6 +175,31 @@ def duplicate_mask(users, items, timestamps=None) -> np.ndarray:
     last[:-1] = k_sorted[1:] != k_sorted[:-1]
     lose[idx[order[~last]]] = True
     return lose
+
+
+def _pair_keys(users, items):
+    """A function giving the int64 key of the (user, item) pairs at a slice or index array:
+    equal keys for equal pairs, different keys for different pairs. Non-negative integer ids
+    small enough are combined directly (``user * (max item + 1) + item``); any other ids are
+    first numbered by ``pandas.factorize`` (equal values, equal codes)."""
+    users, items = np.asarray(users), np.asarray(items)
+    if (users.dtype.kind in "iu" and items.dtype.kind in "iu" and len(users)
+            and users.min() >= 0 and items.min() >= 0
+            and (int(users.max()) + 1) * (int(items.max()) + 1) <= np.iinfo(np.int64).max):
+        base = int(items.max()) + 1
+        if items.dtype == np.uint64:   # (int64 += uint64 is refused; the values fit)
+            items = items.astype(np.int64)
+    else:
+        users = pd.factorize(users, sort=False)[0]
+        items, uniques = pd.factorize(items, sort=False)
+        base = max(len(uniques), 1)
+
+    def key_of(sel):
+        k = users[sel].astype(np.int64)
+        k *= base
+        k += items[sel]
+        return k
+    return key_of
 
 
 def duplicate_notice(lose: np.ndarray, users, items, *, label: str, timestamps=None) -> str:
