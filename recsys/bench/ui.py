@@ -150,6 +150,10 @@ def _per_page(browser, url) -> list[dict]:
         main = page.locator("[data-testid='stMain']")
         slider = main.locator("[data-testid='stSlider'] input")
         control = "first slider, one step"
+        try:   # a page may still be drawing its controls after the first run settled
+            slider.first.wait_for(state="attached", timeout=5000)
+        except Exception:  # noqa: BLE001  (no slider on this page)
+            pass
         if slider.count():
             slider.first.focus()
             t = time.perf_counter()
