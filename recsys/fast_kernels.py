@@ -19,6 +19,7 @@ to this file).
 from __future__ import annotations
 
 import numpy as np
+import numba
 from llvmlite import ir
 from numba import njit, prange, types
 from numba.extending import intrinsic
@@ -336,87 +337,98 @@ def stable_order(keys, n_keys):
 
 
 @njit(cache=True, nogil=True)
-def _layout_count(us, its, item_group, cnt, b):
-    """cnt[u, b] = ratings of user u in item group b (this item group only)."""
-    for j in range(us.shape[0]):
-        if item_group[its[j]] == b:
-            cnt[us[j], b] += 1
+def _chunk_bounds(n, n_chunks, t):
+    return (n * t) // n_chunks, (n * (t + 1)) // n_chunks
 
 
 @njit(cache=True, nogil=True)
-def _layout_scatter(us, its, rs, item_group, cnt, b, out_u, out_i, out_r):
-    """Writes item group b's ratings to their places (cnt[u, b]: user u's next place there)."""
-    for j in range(us.shape[0]):
+def _layout_count(us, its, item_group, cnt, lo, hi):
+    """cnt[u, b] = ratings lo..hi-1 of user u in item group b."""
+    for j in range(lo, hi):
+        cnt[us[j], item_group[its[j]]] += 1
+
+
+@njit(cache=True, nogil=True)
+def _layout_scatter(us, its, rs, item_group, place, lo, hi, out_u, out_i, out_r):
+    """Writes ratings lo..hi-1 to their places (place[u, b]: user u's next place in item group
+    b for this chunk)."""
+    for j in range(lo, hi):
+        u = us[j]
         i = its[j]
-        if item_group[i] == b:
-            u = us[j]
-            p = cnt[u, b]
-            cnt[u, b] = p + 1
-            out_u[p] = u
-            out_i[p] = i
-            out_r[p] = rs[j]
+        b = item_group[i]
+        p = place[u, b]
+        place[u, b] = p + 1
+        out_u[p] = u
+        out_i[p] = i
+        out_r[p] = rs[j]
 
 
 @njit(cache=True, nogil=True)
-def _layout_offsets(cnt, user_group, n_blocks):
-    """Block offsets from the (user, item group) counts; cnt becomes each (user, item group)'s
-    first place."""
-    n_users = user_group.shape[0]
+def _layout_places(cnt, user_group, n_blocks):
+    """Block offsets from the per-chunk (user, item group) counts ``cnt[t, u, b]``; cnt becomes
+    each chunk's first place for (user, item group): chunk t after chunks 0..t-1 (input order)."""
+    n_chunks, n_users = cnt.shape[0], cnt.shape[1]
     nbb = n_blocks * n_blocks
     starts = np.zeros(nbb + 1, dtype=np.int64)
-    for u in range(n_users):
-        base = user_group[u] * n_blocks
-        for b in range(n_blocks):
-            starts[base + b + 1] += cnt[u, b]
+    for t in range(n_chunks):
+        for u in range(n_users):
+            base = user_group[u] * n_blocks
+            for b in range(n_blocks):
+                starts[base + b + 1] += cnt[t, u, b]
     for k in range(nbb):
         starts[k + 1] += starts[k]
     run = starts[:-1].copy()
     for u in range(n_users):
         base = user_group[u] * n_blocks
         for b in range(n_blocks):
-            c = cnt[u, b]
-            cnt[u, b] = run[base + b]
-            run[base + b] += c
+            for t in range(n_chunks):
+                c = cnt[t, u, b]
+                cnt[t, u, b] = run[base + b]
+                run[base + b] += c
     return starts
 
 
-def _block_layout_body(us, its, rs, user_group, item_group, n_blocks):
+def _block_layout_body(us, its, rs, user_group, item_group, n_blocks, n_chunks):
     n_users = user_group.shape[0]
-    cnt = np.zeros((n_users, n_blocks), dtype=np.int64)
-    for b in prange(n_blocks):  # item group b touches only column b: no races
-        _layout_count(us, its, item_group, cnt, b)
-    starts = _layout_offsets(cnt, user_group, n_blocks)
+    n = us.shape[0]
+    cnt = np.zeros((n_chunks, n_users, n_blocks), dtype=np.int64)
+    for t in prange(n_chunks):  # chunk t of the ratings owns cnt[t]: no races
+        lo, hi = _chunk_bounds(n, n_chunks, t)
+        _layout_count(us, its, item_group, cnt[t], lo, hi)
+    starts = _layout_places(cnt, user_group, n_blocks)
     out_u = np.empty_like(us)
     out_i = np.empty_like(its)
     out_r = np.empty_like(rs)
-    for b in prange(n_blocks):  # and writes only blocks (*, b): disjoint places
-        _layout_scatter(us, its, rs, item_group, cnt, b, out_u, out_i, out_r)
+    for t in prange(n_chunks):  # and writes only its own places: disjoint
+        lo, hi = _chunk_bounds(n, n_chunks, t)
+        _layout_scatter(us, its, rs, item_group, cnt[t], lo, hi, out_u, out_i, out_r)
     return out_u, out_i, out_r, starts
 
 
-block_layout = njit(cache=True, nogil=True, parallel=True)(_block_layout_body)
-block_layout.__doc__ = """Ratings reordered by block ``(user_group[u], item_group[i])``, user by
-user inside each block (users ascending; each user's ratings in input order), and the block
-offsets (block ``ug * n_blocks + ig`` spans ``starts[k]:starts[k + 1]``). ``user_group`` must be
-non-decreasing in the user id (contiguous groups). Two passes over the ratings with one counter
-per (user, item group), writing the reordered arrays directly, item groups in parallel (each owns
-its counters and its output places): the same order as a stable sort on ``(block, user)``."""
+_block_layout_chunks = njit(cache=True, nogil=True, parallel=True)(_block_layout_body)
 
 
-@njit(cache=True, nogil=True)
+def block_layout(us, its, rs, user_group, item_group, n_blocks):
+    """Ratings reordered by block ``(user_group[u], item_group[i])``, user by user inside each
+    block (users ascending; each user's ratings in input order), and the block offsets (block
+    ``ug * n_blocks + ig`` spans ``starts[k]:starts[k + 1]``). ``user_group`` must be
+    non-decreasing in the user id (contiguous groups).
+
+    A parallel counting sort: the ratings are cut into one contiguous chunk per thread; each
+    chunk counts its (user, item group) pairs, the counts give every chunk its first place per
+    pair (chunk t after chunks before it: a stable sort on ``(block, user)``), and each chunk
+    writes its ratings there. Two passes over the ratings (the layout it replaces made 2 per
+    item group), the same result for any number of chunks."""
+    return _block_layout_chunks(us, its, rs, user_group, item_group, n_blocks,
+                                max(1, int(numba.get_num_threads())))
+
+
+_block_layout_serial = njit(cache=True, nogil=True)(_block_layout_body)
+
+
 def block_layout_serial(us, its, rs, user_group, item_group, n_blocks):
-    """``block_layout`` on the calling thread (the same result)."""
-    n_users = user_group.shape[0]
-    cnt = np.zeros((n_users, n_blocks), dtype=np.int64)
-    for b in range(n_blocks):
-        _layout_count(us, its, item_group, cnt, b)
-    starts = _layout_offsets(cnt, user_group, n_blocks)
-    out_u = np.empty_like(us)
-    out_i = np.empty_like(its)
-    out_r = np.empty_like(rs)
-    for b in range(n_blocks):
-        _layout_scatter(us, its, rs, item_group, cnt, b, out_u, out_i, out_r)
-    return out_u, out_i, out_r, starts
+    """``block_layout`` on the calling thread (one chunk; the same result)."""
+    return _block_layout_serial(us, its, rs, user_group, item_group, n_blocks, 1)
 
 
 @njit(cache=True, nogil=True)

@@ -324,6 +324,11 @@ def test_block_layout_is_a_stable_sort_by_block_then_user():
     np.testing.assert_array_equal(bi_, its[want])
     np.testing.assert_array_equal(starts, np.concatenate([[0], np.cumsum(
         np.bincount(block, minlength=nb * nb))]))
+    # the parallel counting sort gives the same layout for any number of chunks (threads)
+    for chunks in (1, 2, 3, 7, n + 5):
+        got = K._block_layout_chunks(us, its, rs, ug, ig, nb, chunks)
+        for g, w in zip(got, (bu_, bi_, br, starts)):
+            np.testing.assert_array_equal(g, w)
 
 
 def _fake_epochs(parallel_s, serial_s, n, threads=2):
