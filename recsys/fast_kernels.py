@@ -341,67 +341,62 @@ def _chunk_bounds(n, n_chunks, t):
     return (n * t) // n_chunks, (n * (t + 1)) // n_chunks
 
 
-@njit(cache=True, nogil=True)
-def _layout_count(us, its, item_group, cnt, lo, hi):
-    """cnt[u, b] = ratings lo..hi-1 of user u in item group b."""
-    for j in range(lo, hi):
-        cnt[us[j], item_group[its[j]]] += 1
-
-
-@njit(cache=True, nogil=True)
-def _layout_scatter(us, its, rs, item_group, place, lo, hi, out_u, out_i, out_r):
-    """Writes ratings lo..hi-1 to their places (place[u, b]: user u's next place in item group
-    b for this chunk)."""
-    for j in range(lo, hi):
-        u = us[j]
-        i = its[j]
-        b = item_group[i]
-        p = place[u, b]
-        place[u, b] = p + 1
-        out_u[p] = u
-        out_i[p] = i
-        out_r[p] = rs[j]
-
-
-@njit(cache=True, nogil=True)
-def _layout_places(cnt, user_group, n_blocks):
-    """Block offsets from the per-chunk (user, item group) counts ``cnt[t, u, b]``; cnt becomes
-    each chunk's first place for (user, item group): chunk t after chunks 0..t-1 (input order)."""
-    n_chunks, n_users = cnt.shape[0], cnt.shape[1]
-    nbb = n_blocks * n_blocks
-    starts = np.zeros(nbb + 1, dtype=np.int64)
-    for t in range(n_chunks):
-        for u in range(n_users):
-            base = user_group[u] * n_blocks
-            for b in range(n_blocks):
-                starts[base + b + 1] += cnt[t, u, b]
-    for k in range(nbb):
-        starts[k + 1] += starts[k]
-    run = starts[:-1].copy()
-    for u in range(n_users):
-        base = user_group[u] * n_blocks
-        for b in range(n_blocks):
-            for t in range(n_chunks):
-                c = cnt[t, u, b]
-                cnt[t, u, b] = run[base + b]
-                run[base + b] += c
-    return starts
-
-
 def _block_layout_body(us, its, rs, user_group, item_group, n_blocks, n_chunks):
-    n_users = user_group.shape[0]
     n = us.shape[0]
-    cnt = np.zeros((n_chunks, n_users, n_blocks), dtype=np.int64)
-    for t in prange(n_chunks):  # chunk t of the ratings owns cnt[t]: no races
+    nbb = n_blocks * n_blocks
+    # pass 1-2: a stable counting sort by block; contiguous chunks of the ratings in parallel,
+    # each with its own 16 counters and its own places (chunk t after chunks 0..t-1)
+    cnt = np.zeros((n_chunks, nbb), dtype=np.int64)
+    for t in prange(n_chunks):
         lo, hi = _chunk_bounds(n, n_chunks, t)
-        _layout_count(us, its, item_group, cnt[t], lo, hi)
-    starts = _layout_places(cnt, user_group, n_blocks)
+        for j in range(lo, hi):
+            cnt[t, user_group[us[j]] * n_blocks + item_group[its[j]]] += 1
+    starts = np.zeros(nbb + 1, dtype=np.int64)
+    for k in range(nbb):
+        run = starts[k]
+        for t in range(n_chunks):
+            c = cnt[t, k]
+            cnt[t, k] = run
+            run += c
+        starts[k + 1] = run
+    tu = np.empty_like(us)
+    ti = np.empty_like(its)
+    tr = np.empty_like(rs)
+    for t in prange(n_chunks):
+        lo, hi = _chunk_bounds(n, n_chunks, t)
+        for j in range(lo, hi):
+            u = us[j]
+            i = its[j]
+            k = user_group[u] * n_blocks + item_group[i]
+            p = cnt[t, k]
+            cnt[t, k] = p + 1
+            tu[p] = u
+            ti[p] = i
+            tr[p] = rs[j]
+    # pass 3-4: inside each block, a stable counting sort by user; a block's users are one
+    # user group (contiguous ids), so its counters are small (they stay in cache)
     out_u = np.empty_like(us)
     out_i = np.empty_like(its)
     out_r = np.empty_like(rs)
-    for t in prange(n_chunks):  # and writes only its own places: disjoint
-        lo, hi = _chunk_bounds(n, n_chunks, t)
-        _layout_scatter(us, its, rs, item_group, cnt[t], lo, hi, out_u, out_i, out_r)
+    for k in prange(nbb):
+        g = k // n_blocks
+        ulo = np.searchsorted(user_group, g)
+        uhi = np.searchsorted(user_group, g, side="right")
+        a = starts[k]
+        b = starts[k + 1]
+        pos = np.zeros(uhi - ulo + 1, dtype=np.int64)
+        for j in range(a, b):
+            pos[tu[j] - ulo + 1] += 1
+        pos[0] = a
+        for x in range(uhi - ulo):
+            pos[x + 1] += pos[x]
+        for j in range(a, b):
+            u = tu[j]
+            p = pos[u - ulo]
+            pos[u - ulo] = p + 1
+            out_u[p] = u
+            out_i[p] = ti[j]
+            out_r[p] = tr[j]
     return out_u, out_i, out_r, starts
 
 
@@ -414,11 +409,12 @@ def block_layout(us, its, rs, user_group, item_group, n_blocks):
     ``ug * n_blocks + ig`` spans ``starts[k]:starts[k + 1]``). ``user_group`` must be
     non-decreasing in the user id (contiguous groups).
 
-    A parallel counting sort: the ratings are cut into one contiguous chunk per thread; each
-    chunk counts its (user, item group) pairs, the counts give every chunk its first place per
-    pair (chunk t after chunks before it: a stable sort on ``(block, user)``), and each chunk
-    writes its ratings there. Two passes over the ratings (the layout it replaces made 2 per
-    item group), the same result for any number of chunks."""
+    Two stable counting sorts, both parallel: by block (the ratings cut into one contiguous
+    chunk per thread, each with its own counters and places, chunk t after chunks 0..t-1),
+    then by user inside each block (blocks in parallel; a block's users are one contiguous
+    group, so its counters stay in cache). Four passes over the ratings, each with small
+    counters (the layout it replaces made 2 passes per item group with one counter per
+    (user, item group), random over all users); the same result for any number of chunks."""
     return _block_layout_chunks(us, its, rs, user_group, item_group, n_blocks,
                                 max(1, int(numba.get_num_threads())))
 
