@@ -11,6 +11,7 @@ them). A failure here is silent: the page that needs the module reports it.
 """
 from __future__ import annotations
 
+import gc
 import importlib
 import os
 import threading
@@ -45,6 +46,10 @@ def _engine() -> None:
         warm_fast_engine_quietly()
     except Exception:  # noqa: BLE001
         pass
+    # The server runs without Streamlit's full collection after every script run (it held the
+    # GIL at 20 sessions): move what is loaded by now (modules, kernels, the data) out of the
+    # collector's reach, so that its own occasional full passes scan only newer objects.
+    gc.freeze()
 
 
 IMPORTS = threading.Thread(target=_imports, name="factorlab-preload", daemon=True)
