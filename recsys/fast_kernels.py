@@ -341,16 +341,18 @@ def _chunk_bounds(n, n_chunks, t):
     return (n * t) // n_chunks, (n * (t + 1)) // n_chunks
 
 
-def _block_layout_body(us, its, rs, user_group, item_group, n_blocks, n_chunks):
-    n = us.shape[0]
-    nbb = n_blocks * n_blocks
-    # pass 1-2: a stable counting sort by block; contiguous chunks of the ratings in parallel,
-    # each with its own 16 counters and its own places (chunk t after chunks 0..t-1)
-    cnt = np.zeros((n_chunks, nbb), dtype=np.int64)
-    for t in prange(n_chunks):
-        lo, hi = _chunk_bounds(n, n_chunks, t)
-        for j in range(lo, hi):
-            cnt[t, user_group[us[j]] * n_blocks + item_group[its[j]]] += 1
+@njit(cache=True, nogil=True)
+def _count_blocks(us, its, user_group, item_group, n_blocks, cnt, lo, hi):
+    """cnt[k] += ratings lo..hi-1 in block k."""
+    for j in range(lo, hi):
+        cnt[user_group[us[j]] * n_blocks + item_group[its[j]]] += 1
+
+
+@njit(cache=True, nogil=True)
+def _block_places(cnt):
+    """Block offsets from the per-chunk block counts ``cnt[t, k]``; cnt becomes each chunk's
+    first place in each block (chunk t after chunks 0..t-1: input order)."""
+    n_chunks, nbb = cnt.shape
     starts = np.zeros(nbb + 1, dtype=np.int64)
     for k in range(nbb):
         run = starts[k]
@@ -359,48 +361,66 @@ def _block_layout_body(us, its, rs, user_group, item_group, n_blocks, n_chunks):
             cnt[t, k] = run
             run += c
         starts[k + 1] = run
-    tu = np.empty_like(us)
-    ti = np.empty_like(its)
-    tr = np.empty_like(rs)
+    return starts
+
+
+@njit(cache=True, nogil=True)
+def _scatter_blocks(us, its, rs, user_group, item_group, n_blocks, place, lo, hi, tu, ti, tr):
+    """Writes ratings lo..hi-1 to their places by block (place[k]: this chunk's next place)."""
+    for j in range(lo, hi):
+        u = us[j]
+        i = its[j]
+        k = user_group[u] * n_blocks + item_group[i]
+        p = place[k]
+        place[k] = p + 1
+        tu[p] = u
+        ti[p] = i
+        tr[p] = rs[j]
+
+
+@njit(cache=True, nogil=True)
+def _sort_block_by_user(tu, ti, tr, user_group, n_blocks, starts, k, out_u, out_i, out_r):
+    """Block k (in input order in tu/ti/tr) into out_*, stably by user: a block's users are
+    one contiguous user group, so the counters are few (they stay in cache)."""
+    g = k // n_blocks
+    ulo = np.searchsorted(user_group, g)
+    uhi = np.searchsorted(user_group, g, side="right")
+    a = starts[k]
+    b = starts[k + 1]
+    pos = np.zeros(uhi - ulo + 1, dtype=np.int64)
+    for j in range(a, b):
+        pos[tu[j] - ulo + 1] += 1
+    pos[0] = a
+    for x in range(uhi - ulo):
+        pos[x + 1] += pos[x]
+    for j in range(a, b):
+        u = tu[j]
+        p = pos[u - ulo]
+        pos[u - ulo] = p + 1
+        out_u[p] = u
+        out_i[p] = ti[j]
+        out_r[p] = tr[j]
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _block_layout_chunks(us, its, rs, user_group, item_group, n_blocks, n_chunks):
+    """``block_layout`` with ``n_chunks`` chunks; the passes run in parallel (see there)."""
+    n = us.shape[0]
+    nbb = n_blocks * n_blocks
+    cnt = np.zeros((n_chunks, nbb), dtype=np.int64)
     for t in prange(n_chunks):
         lo, hi = _chunk_bounds(n, n_chunks, t)
-        for j in range(lo, hi):
-            u = us[j]
-            i = its[j]
-            k = user_group[u] * n_blocks + item_group[i]
-            p = cnt[t, k]
-            cnt[t, k] = p + 1
-            tu[p] = u
-            ti[p] = i
-            tr[p] = rs[j]
-    # pass 3-4: inside each block, a stable counting sort by user; a block's users are one
-    # user group (contiguous ids), so its counters are small (they stay in cache)
-    out_u = np.empty_like(us)
-    out_i = np.empty_like(its)
-    out_r = np.empty_like(rs)
+        _count_blocks(us, its, user_group, item_group, n_blocks, cnt[t], lo, hi)
+    starts = _block_places(cnt)
+    tu, ti, tr = np.empty_like(us), np.empty_like(its), np.empty_like(rs)
+    for t in prange(n_chunks):
+        lo, hi = _chunk_bounds(n, n_chunks, t)
+        _scatter_blocks(us, its, rs, user_group, item_group, n_blocks, cnt[t], lo, hi,
+                        tu, ti, tr)
+    out_u, out_i, out_r = np.empty_like(us), np.empty_like(its), np.empty_like(rs)
     for k in prange(nbb):
-        g = k // n_blocks
-        ulo = np.searchsorted(user_group, g)
-        uhi = np.searchsorted(user_group, g, side="right")
-        a = starts[k]
-        b = starts[k + 1]
-        pos = np.zeros(uhi - ulo + 1, dtype=np.int64)
-        for j in range(a, b):
-            pos[tu[j] - ulo + 1] += 1
-        pos[0] = a
-        for x in range(uhi - ulo):
-            pos[x + 1] += pos[x]
-        for j in range(a, b):
-            u = tu[j]
-            p = pos[u - ulo]
-            pos[u - ulo] = p + 1
-            out_u[p] = u
-            out_i[p] = ti[j]
-            out_r[p] = tr[j]
+        _sort_block_by_user(tu, ti, tr, user_group, n_blocks, starts, k, out_u, out_i, out_r)
     return out_u, out_i, out_r, starts
-
-
-_block_layout_chunks = njit(cache=True, nogil=True, parallel=True)(_block_layout_body)
 
 
 def block_layout(us, its, rs, user_group, item_group, n_blocks):
@@ -419,12 +439,22 @@ def block_layout(us, its, rs, user_group, item_group, n_blocks):
                                 max(1, int(numba.get_num_threads())))
 
 
-_block_layout_serial = njit(cache=True, nogil=True)(_block_layout_body)
-
-
+@njit(cache=True, nogil=True)
 def block_layout_serial(us, its, rs, user_group, item_group, n_blocks):
-    """``block_layout`` on the calling thread (one chunk; the same result)."""
-    return _block_layout_serial(us, its, rs, user_group, item_group, n_blocks, 1)
+    """``block_layout`` on the calling thread (one chunk; the same result). A function of its
+    own, not the parallel one compiled again: two dispatchers of one function share numba's
+    cache entry, and the serial one then loaded the parallel code."""
+    nbb = n_blocks * n_blocks
+    cnt = np.zeros((1, nbb), dtype=np.int64)
+    _count_blocks(us, its, user_group, item_group, n_blocks, cnt[0], 0, us.shape[0])
+    starts = _block_places(cnt)
+    tu, ti, tr = np.empty_like(us), np.empty_like(its), np.empty_like(rs)
+    _scatter_blocks(us, its, rs, user_group, item_group, n_blocks, cnt[0], 0, us.shape[0],
+                    tu, ti, tr)
+    out_u, out_i, out_r = np.empty_like(us), np.empty_like(its), np.empty_like(rs)
+    for k in range(nbb):
+        _sort_block_by_user(tu, ti, tr, user_group, n_blocks, starts, k, out_u, out_i, out_r)
+    return out_u, out_i, out_r, starts
 
 
 @njit(cache=True, nogil=True)
