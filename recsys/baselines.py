@@ -30,30 +30,18 @@ from .models import GlobalMean
 def _prepare(users, items, ratings, n_users, n_items):
     """Checked int32 ids and float64 ratings in user order (stable: Surprise's ``all_ratings``
     order when ids are numbered by first appearance), and the counts."""
-    us = np.asarray(users)
-    its = np.asarray(items)
-    rs = np.asarray(ratings)
-    if us.ndim != 1 or its.shape != us.shape or rs.shape != us.shape:
-        raise InputError("users, items and ratings must be 1-D arrays of equal length",
-                         value=f"{us.shape}, {its.shape}, {rs.shape}")
-    if len(us) == 0:
-        raise InputError("no ratings to fit")
-    if us.dtype.kind not in "iu" or its.dtype.kind not in "iu":
-        raise InputError("users and items must be integer ids", value=f"{us.dtype}, {its.dtype}")
-    n_users = int(us.max()) + 1 if n_users is None else int(n_users)
-    n_items = int(its.max()) + 1 if n_items is None else int(n_items)
-    for what, ids, n in (("user", us, n_users), ("item", its, n_items)):
-        lo, hi = int(ids.min()), int(ids.max())
-        if lo < 0 or hi >= n:
-            raise InputError(f"{what} id out of range 0..{n - 1}", value=lo if lo < 0 else hi)
+    from . import fast_kernels as K
+    from .fast import check_arrays
+
+    us, its, rs, n_users, n_items = check_arrays(users, items, ratings, n_users, n_items)
     rs = rs.astype(np.float64)
     if not np.isfinite(rs).all():
         raise InputError("rating is not a finite number")
-    if np.any(us[1:] < us[:-1]):
-        order = np.argsort(us, kind="stable")
+    us = np.require(us, np.int32, ["C", "W"])
+    its = np.require(its, np.int32, ["C", "W"])
+    if not K.is_sorted(us):
+        order, _ = K.stable_order(us, n_users)
         us, its, rs = us[order], its[order], rs[order]
-    us = np.ascontiguousarray(us, dtype=np.int32)
-    its = np.ascontiguousarray(its, dtype=np.int32)
     user_counts = np.bincount(us, minlength=n_users)
     item_counts = np.bincount(its, minlength=n_items)
     return us, its, np.ascontiguousarray(rs), user_counts, item_counts

@@ -248,6 +248,32 @@ class ArrayTrainset:
         return (iiid if self._item_ids is None else self._item_ids[iiid])
 
 
+def check_arrays(users, items, ratings, n_users=None, n_items=None):
+    """``(users, items, ratings, n_users, n_items)`` as arrays, after the checks every
+    ``fit_arrays`` makes: 1-D and of equal length, not empty, integer ids within
+    ``[0, n_users)`` / ``[0, n_items)`` (by default: the largest id + 1), numeric ratings.
+    Raises InputError naming what is wrong."""
+    us = np.asarray(users)
+    its = np.asarray(items)
+    rs = np.asarray(ratings)
+    if us.ndim != 1 or its.shape != us.shape or rs.shape != us.shape:
+        raise InputError("users, items and ratings must be 1-D arrays of equal length",
+                         value=f"{us.shape}, {its.shape}, {rs.shape}")
+    if len(us) == 0:
+        raise InputError("no ratings to fit")
+    if us.dtype.kind not in "iu" or its.dtype.kind not in "iu":
+        raise InputError("users and items must be integer ids", value=f"{us.dtype}, {its.dtype}")
+    if rs.dtype.kind not in "fiu":
+        raise InputError("ratings must be numbers", value=str(rs.dtype))
+    n_users = int(us.max()) + 1 if n_users is None else int(n_users)
+    n_items = int(its.max()) + 1 if n_items is None else int(n_items)
+    for what, ids, n in (("user", us, n_users), ("item", its, n_items)):
+        lo, hi = int(ids.min()), int(ids.max())
+        if lo < 0 or hi >= n:
+            raise InputError(f"{what} id out of range 0..{n - 1}", value=lo if lo < 0 else hi)
+    return us, its, rs, n_users, n_items
+
+
 def _index(ids):
     if ids is None:
         return {}
@@ -317,25 +343,7 @@ class _FastMF(AlgoBase):
         """
         self._t_fit = time.perf_counter()
         self._check_params()
-        us = np.asarray(users)
-        its = np.asarray(items)
-        rs = np.asarray(ratings)
-        if us.ndim != 1 or its.shape != us.shape or rs.shape != us.shape:
-            raise InputError("users, items and ratings must be 1-D arrays of equal length",
-                             value=f"{us.shape}, {its.shape}, {rs.shape}")
-        if len(us) == 0:
-            raise InputError("no ratings to fit")
-        if us.dtype.kind not in "iu" or its.dtype.kind not in "iu":
-            raise InputError("users and items must be integer ids",
-                             value=f"{us.dtype}, {its.dtype}")
-        if rs.dtype.kind not in "fiu":
-            raise InputError("ratings must be numbers", value=str(rs.dtype))
-        n_users = int(us.max()) + 1 if n_users is None else int(n_users)
-        n_items = int(its.max()) + 1 if n_items is None else int(n_items)
-        for what, ids, n in (("user", us, n_users), ("item", its, n_items)):
-            lo, hi = int(ids.min()), int(ids.max())
-            if lo < 0 or hi >= n:
-                raise InputError(f"{what} id out of range 0..{n - 1}", value=lo if lo < 0 else hi)
+        us, its, rs, n_users, n_items = check_arrays(users, items, ratings, n_users, n_items)
         # C-contiguous, writeable int32/float64: the types warm_up compiles (a read-only or strided
         # array would be another numba signature, compiled at first use); copies only when needed
         us = np.require(us, np.int32, ["C", "W"])
