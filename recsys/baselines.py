@@ -33,7 +33,8 @@ def _prepare(users, items, ratings, n_users, n_items):
     from . import fast_kernels as K
     from .fast import check_arrays
 
-    us, its, rs, n_users, n_items = check_arrays(users, items, ratings, n_users, n_items)
+    us, its, rs, n_users, n_items, user_counts, item_counts = check_arrays(
+        users, items, ratings, n_users, n_items)
     rs = rs.astype(np.float64)
     if not np.isfinite(rs).all():
         raise InputError("rating is not a finite number")
@@ -42,8 +43,6 @@ def _prepare(users, items, ratings, n_users, n_items):
     if not K.is_sorted(us):
         order, _ = K.stable_order(us, n_users)
         us, its, rs = us[order], its[order], rs[order]
-    user_counts = np.bincount(us, minlength=n_users)
-    item_counts = np.bincount(its, minlength=n_items)
     return us, its, np.ascontiguousarray(rs), user_counts, item_counts
 
 

@@ -23,10 +23,10 @@ Modes (``mode=``):
   factors differ.
 * ``"auto"`` (default): exact below ``PARALLEL_THRESHOLD`` training ratings, parallel above.
 
-SVD in parallel mode draws the initial factors from numpy's ``Generator`` (PCG64
-streams spawned from ``random_state``, a fixed ``INIT_CHUNKS`` row chunks filled by 2 threads;
-several times faster than Surprise's ``RandomState.normal`` at Netflix scale, and the same
-numbers whatever the threads): only the exact and bitwise modes promise Surprise's numbers (float32
+SVD in parallel mode draws the initial factors by inverse transform from numpy's ``Generator``
+uniforms (PCG64 streams spawned from ``random_state``, a fixed ``INIT_CHUNKS`` row chunks filled
+by 2 threads; several times faster than Surprise's ``RandomState.normal`` at Netflix scale, and
+the same numbers whatever the threads): only the exact and bitwise modes promise Surprise's numbers (float32
 exact mode starts from Surprise's draw rounded to float32, so it differs from float64 exact mode
 by precision alone). NMF always initialises as Surprise does (its
 held-out RMSE moves by more than 0.002 with the initial draw).
@@ -66,6 +66,8 @@ from .errors import InputError
 
 #: training-set size above which ``mode="auto"`` switches from exact to parallel
 PARALLEL_THRESHOLD = 1_000_000
+#: parallel mode lays out fewer ratings than this on the calling thread (1.3 ms for ml-100k)
+SERIAL_LAYOUT_BELOW = 1_000_000
 MODES = ("auto", "exact", "bitwise", "parallel")
 
 # numba's default (workqueue) threading layer aborts the process when two threads launch parallel
@@ -78,6 +80,19 @@ def _locked(kernel, *args):
         return kernel(*args)
 
 
+def _other_cores_busy() -> bool:
+    """True when Linux's count of runnable tasks (``/proc/loadavg``'s 4th field, this thread
+    included) reaches the cores this process may use: a parallel stage would then wait for a
+    descheduled thread (4-5 ms for a 1 ms stage of ml-100k, measured). False where unknown."""
+    try:
+        with open("/proc/loadavg") as f:
+            running = int(f.read().split()[3].split("/")[0])
+        cores = len(os.sched_getaffinity(0))
+    except (OSError, ValueError, IndexError, AttributeError):
+        return False
+    return running >= cores
+
+
 class _BlockEpochs:
     """Runs parallel mode's epochs, unit by unit (SVD: one stage of B blocks; NMF: one epoch), on
     all cores (the prange block kernel) or on the calling thread (the serial block kernel: the same
@@ -87,24 +102,29 @@ class _BlockEpochs:
     on the other core); this keeps parallel mode near one thread's speed then, and the model never
     depends on the choice (tested).
 
-    Choice per unit: the first on all cores, the second on one; then the faster in seconds per
-    rating (last measurement of each way). The other way is re-measured once the time spent on
-    the faster one since the last probe reaches ``PROBE_BUDGET`` (20) times what a probe is expected to
-    cost (the difference of the two rates times a unit's ratings), and at least ``MIN_GAP`` units
-    later: probes cost at most ~1/PROBE_BUDGET of the fit, a close call is re-checked often, and
-    a way several times slower (a busy core) is hardly ever re-tried. When another fit holds the
-    parallel kernels (one at a time: numba's workqueue layer), the unit runs on the calling thread
-    instead of waiting. ``counts`` says how many units ran each way.
+    Choice: the first unit on all cores, the second on one; then the faster in seconds per rating
+    (last measurement of each way), for the rest of the epoch in one kernel call (a call per stage
+    cost ~60 us of dispatch each, 6% of an ml-100k fit). The other way is re-measured, on one unit
+    at the start of an epoch, once the time spent on the faster one since the last probe reaches
+    ``PROBE_BUDGET`` (20) times what a probe is expected to cost (the difference of the two rates
+    times a unit's ratings), and at least ``MIN_GAP`` units later: probes cost at most
+    ~1/PROBE_BUDGET of the fit, a close call is re-checked often, and a way several times slower (a
+    busy core) is hardly ever re-tried. When another fit holds the parallel kernels (one at a time:
+    numba's workqueue layer), or when every other core is running something else
+    (``other_cores_busy``, checked before each parallel call: 16 us), the units run on the calling
+    thread instead of waiting. ``counts`` says how many units ran each way.
 
-    ``run(way, unit)`` runs unit ``unit`` (0..units-1 of an epoch) with ``way`` "parallel" or
-    "serial"; ``sizes[unit]`` is its number of ratings.
+    ``run(way, lo, hi)`` runs units ``lo..hi-1`` of an epoch (of ``len(sizes)``) with ``way``
+    "parallel" or "serial"; ``sizes[unit]`` is a unit's number of ratings.
     """
 
     PROBE_BUDGET = 20.0
     MIN_GAP = 4
 
-    def __init__(self, run, sizes, plan=None, clock=time.perf_counter):
+    def __init__(self, run, sizes, plan=None, clock=time.perf_counter,
+                 other_cores_busy=_other_cores_busy):
         self.run = run
+        self.other_cores_busy = other_cores_busy
         self.sizes = [max(int(n), 1) for n in sizes]
         self.mean_size = sum(self.sizes) / len(self.sizes)
         self.rate = {"parallel": None, "serial": None}  # seconds per rating, last measured
@@ -118,44 +138,52 @@ class _BlockEpochs:
         known = {w: r for w, r in self.rate.items() if r is not None}
         return min(known, key=known.get) if known else "parallel"
 
-    def _choose(self) -> str:
+    def _choose(self) -> tuple[str, bool]:
+        """(way, probe): probe = one unit only (a forced plan's, or a measurement)."""
         if self.plan:
-            return self.plan.pop(0)
+            return self.plan.pop(0), True
         if self.threads < 2:
-            return "serial"
+            return "serial", False
         for way in ("parallel", "serial"):
             if self.rate[way] is None:
-                return way
+                return way, True
         best = self._best()
         other = "serial" if best == "parallel" else "parallel"
         cost = (self.rate[other] - self.rate[best]) * self.mean_size
         if self.since >= self.MIN_GAP and self.spent >= self.PROBE_BUDGET * cost:
             self.spent, self.since = 0.0, 0
-            return other
-        return best
+            return other, True
+        return best, False
 
     def __call__(self):
         """One epoch."""
-        for unit in range(len(self.sizes)):
+        n = len(self.sizes)
+        lo = 0
+        while lo < n:
             forced = bool(self.plan)
-            way = self._choose()
+            way, one = self._choose()
+            hi = lo + 1 if one else n
             locked = False
             if way == "parallel":
-                locked = _PARALLEL_LOCK.acquire(blocking=forced)
+                # forced: as planned; else not behind another fit holding the cores' kernel, nor
+                # on cores that other work holds
+                locked = forced or not self.other_cores_busy()
+                locked = locked and _PARALLEL_LOCK.acquire(blocking=forced)
                 if not locked:
-                    way = "serial"  # another fit holds the cores' kernel: do not queue behind it
+                    way, hi = "serial", n  # the rest of the epoch
             try:
                 t = self.clock()
-                self.run(way, unit)
+                self.run(way, lo, hi)
                 seconds = self.clock() - t
             finally:
                 if locked:
                     _PARALLEL_LOCK.release()
             if way == self._best():
                 self.spent += seconds
-                self.since += 1
-            self.rate[way] = seconds / self.sizes[unit]
-            self.counts[way] += 1
+                self.since += hi - lo
+            self.rate[way] = seconds / sum(self.sizes[lo:hi])
+            self.counts[way] += hi - lo
+            lo = hi
 
 
 __all__ = ["FastSVD", "FastNMF", "ArrayTrainset", "warm_up", "warm_report", "kernels",
@@ -248,10 +276,43 @@ class ArrayTrainset:
         return (iiid if self._item_ids is None else self._item_ids[iiid])
 
 
+def _parallel_or_serial(parallel, serial, par_args, ser_args):
+    """``parallel(*par_args)`` on all cores, or ``serial(*ser_args)`` on the calling thread when
+    another fit holds the parallel kernels (one at a time: numba's workqueue layer)."""
+    if _PARALLEL_LOCK.acquire(blocking=False):
+        try:
+            return parallel(*par_args)
+        finally:
+            _PARALLEL_LOCK.release()
+    return serial(*ser_args)
+
+
+def _id_counts(ids, n, what):
+    """How often each id in [0, n) occurs (int64, length n), after checking that every id lies
+    there (InputError naming the first offending extreme). int32 ids: one pass, parallel above
+    1M ids; other integer types or layouts: numpy's min and max first (before any narrowing)."""
+    if ids.dtype != np.int32 or not (ids.flags.c_contiguous and ids.flags.writeable):
+        lo, hi = int(ids.min()), int(ids.max())  # (not the one signature warm_up compiles)
+        counts = None
+    elif len(ids) >= 1_000_000:
+        counts, lo, hi = _parallel_or_serial(
+            K.id_counts_checked, K.id_counts_checked_serial,
+            (ids, n, max(1, int(numba.get_num_threads()))), (ids, n))
+    else:
+        counts, lo, hi = K.id_counts_checked_serial(ids, n)
+    lo, hi = int(lo), int(hi)
+    if lo < 0 or hi >= n:
+        raise InputError(f"{what} id out of range 0..{n - 1}", value=lo if lo < 0 else hi)
+    if counts is None:
+        counts = K.id_counts(np.require(ids, np.int32, ["C", "W"]), n)
+    return counts
+
+
 def check_arrays(users, items, ratings, n_users=None, n_items=None):
-    """``(users, items, ratings, n_users, n_items)`` as arrays, after the checks every
-    ``fit_arrays`` makes: 1-D and of equal length, not empty, integer ids within
+    """``(users, items, ratings, n_users, n_items, user_counts, item_counts)``, after the checks
+    every ``fit_arrays`` makes: 1-D and of equal length, not empty, integer ids within
     ``[0, n_users)`` / ``[0, n_items)`` (by default: the largest id + 1), numeric ratings.
+    The counts (int64, lengths n_users / n_items) say how many ratings each id has.
     Raises InputError naming what is wrong."""
     us = np.asarray(users)
     its = np.asarray(items)
@@ -267,11 +328,9 @@ def check_arrays(users, items, ratings, n_users=None, n_items=None):
         raise InputError("ratings must be numbers", value=str(rs.dtype))
     n_users = int(us.max()) + 1 if n_users is None else int(n_users)
     n_items = int(its.max()) + 1 if n_items is None else int(n_items)
-    for what, ids, n in (("user", us, n_users), ("item", its, n_items)):
-        lo, hi = int(ids.min()), int(ids.max())
-        if lo < 0 or hi >= n:
-            raise InputError(f"{what} id out of range 0..{n - 1}", value=lo if lo < 0 else hi)
-    return us, its, rs, n_users, n_items
+    user_counts = _id_counts(us, n_users, "user")
+    item_counts = _id_counts(its, n_items, "item")
+    return us, its, rs, n_users, n_items, user_counts, item_counts
 
 
 def _index(ids):
@@ -343,7 +402,8 @@ class _FastMF(AlgoBase):
         """
         self._t_fit = time.perf_counter()
         self._check_params()
-        us, its, rs, n_users, n_items = check_arrays(users, items, ratings, n_users, n_items)
+        us, its, rs, n_users, n_items, user_counts, item_counts = check_arrays(
+            users, items, ratings, n_users, n_items)
         # C-contiguous, writeable int32/float64: the types warm_up compiles (a read-only or strided
         # array would be another numba signature, compiled at first use); copies only when needed
         us = np.require(us, np.int32, ["C", "W"])
@@ -360,8 +420,6 @@ class _FastMF(AlgoBase):
             raise InputError("rating is not a finite number")
         if global_mean is None:
             global_mean = float(np.mean(rs, dtype=np.float64))
-        user_counts = K.id_counts(us, n_users)  # ids checked above
-        item_counts = K.id_counts(its, n_items)
         self.trainset = ArrayTrainset(user_counts, item_counts, float(global_mean),
                                       tuple(rating_scale), user_ids, item_ids)
         self.bu = self.bi = None
@@ -427,15 +485,19 @@ class _FastMF(AlgoBase):
     def _blocks(self, us, its, rs, user_counts, item_counts):
         """Reorder ratings by block (user group, item group), user-sorted inside each block."""
         nb = self.n_blocks_ or max(4, int(numba.get_num_threads()))
-        ug = _groups(user_counts, nb)
+        m = _fine_groups(len(us), nb)
+        uf = _groups(user_counts, nb * m)  # block user group: uf // m
         ig = _groups(item_counts, nb)
-        if _PARALLEL_LOCK.acquire(blocking=False):  # both cores, unless another fit has them
+        # both cores, unless the ratings are few (a parallel region costs a wake-up of the other
+        # core: 27 ms against 1.3 ms for ml-100k's layout on one core when another process holds
+        # it) or another fit has them; the layout is the same either way
+        if len(us) >= SERIAL_LAYOUT_BELOW and _PARALLEL_LOCK.acquire(blocking=False):
             try:
-                bus, bits, brs, starts = K.block_layout(us, its, rs, ug, ig, nb)
+                bus, bits, brs, starts = K.block_layout(us, its, rs, uf, ig, nb, m)
             finally:
                 _PARALLEL_LOCK.release()
         else:
-            bus, bits, brs, starts = K.block_layout_serial(us, its, rs, ug, ig, nb)
+            bus, bits, brs, starts = K.block_layout_serial(us, its, rs, uf, ig, nb, m)
         return bus, bits, brs, starts, nb
 
     #: FastSVD: seconds of the last fit by stage: prepare (checks, sort, counts), init (initial
@@ -475,23 +537,34 @@ def _seed_sequence(random_state) -> np.random.SeedSequence:
 #: rows of an initial factor matrix are drawn in this many chunks, each from its own PCG64 stream
 #: (spawned from the seed): a fixed number, so the draw does not depend on the threads used
 INIT_CHUNKS = 8
+#: uniforms drawn (and turned into normals) at a time, per chunk: 512 KB of float64, in cache
+_INIT_BATCH = 65_536
 
 
 def _normal(seq, mean, std, shape, ft):
     """Normal(mean, std) factors of ``shape`` in type ``ft``: row chunk k from ``seq.spawn``'s
-    k-th PCG64 stream, filled in place by up to 2 threads (numpy's Generator releases the GIL)."""
+    k-th PCG64 stream, filled in place by up to 2 threads.
+
+    Each normal is Φ⁻¹ of one uniform from numpy's ``Generator.random`` (inverse transform
+    sampling, ``fast_kernels.normal_icdf``): 4.5 ns a normal against numpy's own
+    ``standard_normal`` at 9.9 ns on this project's machine, whose ziggurat is scalar code per
+    draw. Both numpy and the numba kernel release the GIL, so two threads fill two chunks."""
     from concurrent.futures import ThreadPoolExecutor
 
     out = np.empty(shape, dtype=ft)
-    bounds = np.linspace(0, shape[0], INIT_CHUNKS + 1).astype(np.int64)
+    flat = out.reshape(-1)
+    row = int(np.prod(shape[1:], dtype=np.int64))
+    bounds = np.linspace(0, shape[0], INIT_CHUNKS + 1).astype(np.int64) * row
     streams = seq.spawn(INIT_CHUNKS)
 
     def fill(k):
-        part = out[bounds[k]:bounds[k + 1]]
-        np.random.Generator(np.random.PCG64(streams[k])).standard_normal(out=part, dtype=ft)
-        part *= ft(std)
-        if mean:
-            part += ft(mean)
+        gen = np.random.Generator(np.random.PCG64(streams[k]))
+        buf = np.empty(_INIT_BATCH)
+        for lo in range(int(bounds[k]), int(bounds[k + 1]), _INIT_BATCH):
+            hi = min(lo + _INIT_BATCH, int(bounds[k + 1]))
+            u = buf[:hi - lo]
+            gen.random(out=u)
+            K.normals_from_uniforms(u, flat[lo:hi], float(mean), float(std))
 
     if out.size < 1_000_000:
         for k in range(INIT_CHUNKS):
@@ -500,6 +573,15 @@ def _normal(seq, mean, std, shape, ft):
         with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as ex:
             list(ex.map(fill, range(INIT_CHUNKS)))
     return out
+
+
+#: ratings a bucket of the block layout aims at (12-16 bytes each: ~400 KB, in a core's L2)
+BUCKET_RATINGS = 32_768
+
+
+def _fine_groups(n_ratings, nb):
+    """Fine user groups a block's user group is cut into for the layout's user sort (1..256)."""
+    return int(min(256, max(1, n_ratings // (nb * nb * BUCKET_RATINGS))))
 
 
 def _groups(counts, nb):
@@ -596,8 +678,8 @@ class FastSVD(_FastMF):
             sizes = [sum(int(starts[b * nb + (b + st) % nb + 1] - starts[b * nb + (b + st) % nb])
                          for b in range(nb)) for st in range(nb)]
             step = _BlockEpochs(
-                lambda way, st: kern[way](bus, bits, brs, starts, nb, st, st + 1, pu, qi, bu, bi,
-                                          *hyper), sizes, plan=self.block_plan_)
+                lambda way, lo, hi: kern[way](bus, bits, brs, starts, nb, lo, hi, pu, qi, bu, bi,
+                                              *hyper), sizes, plan=self.block_plan_)
         else:
             kernel = K.svd_epoch_bitwise if mode == "bitwise" else K.svd_epoch_exact
             step = lambda: kernel(us, its, rs, pu, qi, bu, bi, *hyper)
@@ -669,8 +751,8 @@ class FastNMF(_FastMF):
             bus, bits, brs, starts, nb = self._blocks(us, its, rs, user_counts, item_counts)
             kern = {"parallel": K.nmf_epoch_blocks, "serial": K.nmf_epoch_blocks_serial}
             step = _BlockEpochs(  # one unit = one epoch
-                lambda way, _: kern[way](bus, bits, brs, starts, nb, pu, qi, bu, bi, *aux,
-                                         *hyper), [len(brs)], plan=self.block_plan_)
+                lambda way, lo, hi: kern[way](bus, bits, brs, starts, nb, pu, qi, bu, bi, *aux,
+                                              *hyper), [len(brs)], plan=self.block_plan_)
         else:
             step = lambda: K.nmf_epoch(us, its, rs, pu, qi, bu, bi, *aux, *hyper)
         self._epochs(epoch_callback, step)
@@ -714,10 +796,12 @@ def warm_up() -> float:
         algo.fit_arrays(us, its, rs)
         algo.predict_arrays(us, its)
     K.stable_order(us, 7)
+    K.id_counts_checked(us, 7, 2)  # the checks' parallel count (fits of 1M ratings or more)
+    K.id_counts(us, 7)  # their count of ids given in another integer type
     ug = np.zeros(7, dtype=np.int32)
     ig = np.zeros(5, dtype=np.int32)
     for r in (rs.astype(np.float64), rs):  # the layout when another fit holds both cores
-        K.block_layout_serial(us, its, r, ug, ig, 4)
+        K.block_layout_serial(us, its, r, ug, ig, 4, 1)
     K.baseline_sgd_epoch(us, its, rs.astype(np.float64), np.zeros(7), np.zeros(5), 3.0, 0.005,
                          0.02)   # recsys.baselines.FastBaseline, method "sgd"
     return time.perf_counter() - t0

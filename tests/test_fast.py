@@ -1,6 +1,8 @@
 """The fast engine against Surprise itself: same numbers, same contract, faster."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -303,7 +305,8 @@ def test_parallel_mode_same_bits_on_one_thread_or_all(big, cls, params):
             np.testing.assert_array_equal(getattr(other, name), getattr(first, name), err_msg=name)
 
 
-def test_block_layout_is_a_stable_sort_by_block_then_user():
+@pytest.mark.parametrize("m", [1, 3])
+def test_block_layout_is_a_stable_sort_by_block_then_user(m):
     from recsys import fast_kernels as K
     from recsys.fast import _groups
 
@@ -312,10 +315,13 @@ def test_block_layout_is_a_stable_sort_by_block_then_user():
     us = rng.integers(0, n_users, n).astype(np.int32)
     its = rng.integers(0, n_items, n).astype(np.int32)
     rs = np.arange(n, dtype=np.float32)  # the rating carries its input position
+    uf = _groups(np.bincount(us, minlength=n_users), nb * m)
     ug = _groups(np.bincount(us, minlength=n_users), nb)
+    np.testing.assert_array_equal(uf // m, ug)  # the fine groups cut the block's user groups
     ig = _groups(np.bincount(its, minlength=n_items), nb)
-    bu_, bi_, br, starts = K.block_layout(us, its, rs, ug, ig, nb)
-    for got, want in zip(K.block_layout_serial(us, its, rs, ug, ig, nb), (bu_, bi_, br, starts)):
+    bu_, bi_, br, starts = K.block_layout(us, its, rs, uf, ig, nb, m)
+    for got, want in zip(K.block_layout_serial(us, its, rs, uf, ig, nb, m),
+                         (bu_, bi_, br, starts)):
         np.testing.assert_array_equal(got, want)
     block = ug[us].astype(np.int64) * nb + ig[its]
     want = np.lexsort((np.arange(n), us, block))  # block, then user, then input order
@@ -326,26 +332,42 @@ def test_block_layout_is_a_stable_sort_by_block_then_user():
         np.bincount(block, minlength=nb * nb))]))
     # the parallel counting sort gives the same layout for any number of chunks (threads)
     for chunks in (1, 2, 3, 7, n + 5):
-        got = K._block_layout_chunks(us, its, rs, ug, ig, nb, chunks)
+        got = K._block_layout_chunks(us, its, rs, uf, ig, nb, m, chunks)
         for g, w in zip(got, (bu_, bi_, br, starts)):
             np.testing.assert_array_equal(g, w)
 
 
-def _fake_epochs(parallel_s, serial_s, n, threads=2):
-    """Run the adaptive chooser for n units (of 1000 ratings each) with kernels that 'take' the
-    given seconds on a fake clock; return the ways in order."""
+def test_layout_buckets_aim_at_a_cache_sized_share_of_the_ratings():
+    from recsys.fast import BUCKET_RATINGS, _fine_groups
+
+    assert _fine_groups(100_000, 4) == 1  # ml-100k: one bucket a block
+    assert _fine_groups(19_244_597, 4) == 36  # 24M set's train split: ~33K ratings a bucket
+    assert 19_244_597 / (16 * 36) < 1.1 * BUCKET_RATINGS
+    assert _fine_groups(10**10, 4) == 256
+
+
+def _fake_epochs(parallel_s, serial_s, n, threads=2, busy=False, calls=None):
+    """Run the adaptive chooser for n units (of 1000 ratings each; 4 units an epoch, as SVD's
+    stages with B = 4) with kernels that 'take' the given seconds per unit on a fake clock;
+    return the ways in order, a way per unit."""
     from recsys.fast import _BlockEpochs
 
     now = [0.0]
     ways = []
 
-    def run(way, unit):
-        ways.append(way)
-        now[0] += parallel_s if way == "parallel" else serial_s
+    def run(way, lo, hi):
+        if calls is not None:
+            calls.append((way, lo, hi))
+        for _ in range(lo, hi):
+            ways.append(way)
+            now[0] += parallel_s if way == "parallel" else serial_s
 
-    sched = _BlockEpochs(run, [1000] * n, clock=lambda: now[0])
+    units = min(4, n)
+    sched = _BlockEpochs(run, [1000] * units, clock=lambda: now[0],
+                         other_cores_busy=lambda: busy)
     sched.threads = threads
-    sched()  # one "epoch" of n units
+    for _ in range(n // units):
+        sched()
     return ways
 
 
@@ -367,6 +389,51 @@ def test_parallel_mode_falls_back_to_one_thread_when_cores_are_busy():
     assert _fake_epochs(0.95, 1.0, 80).count("serial") >= 10
     # one numba thread: never the parallel kernel
     assert set(_fake_epochs(0.5, 1.0, 5, threads=1)) == {"serial"}
+
+
+def test_parallel_mode_runs_the_rest_of_an_epoch_in_one_call():
+    calls = []
+    _fake_epochs(0.6, 1.0, 4, calls=calls)  # first epoch: measure each way on a stage
+    assert calls == [("parallel", 0, 1), ("serial", 1, 2), ("parallel", 2, 4)]
+
+
+def test_parallel_mode_stays_on_one_thread_while_other_cores_are_busy():
+    calls = []
+    ways = _fake_epochs(0.6, 1.0, 4, busy=True, calls=calls)
+    assert ways == ["serial"] * 4 and calls == [("serial", 0, 4)]
+
+
+def test_other_cores_busy_reads_the_runnable_count(monkeypatch):
+    import io
+
+    from recsys import fast
+
+    cores = len(os.sched_getaffinity(0))
+    for running, want in ((1, False), (cores - 1, False), (cores, True), (cores + 3, True)):
+        text = f"0.50 0.40 0.30 {running}/120 4242\n"
+        monkeypatch.setattr("builtins.open", lambda *a, **k: io.StringIO(text))
+        assert fast._other_cores_busy() is want, running
+    monkeypatch.setattr("builtins.open", lambda *a, **k: io.StringIO("garbage"))
+    assert fast._other_cores_busy() is False  # unknown: the adaptive timing decides
+
+
+def test_other_cores_busy_sees_a_busy_loop_on_every_other_core():
+    import subprocess
+    import sys
+    import time
+
+    from recsys import fast
+
+    cores = len(os.sched_getaffinity(0))
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+               for _ in range(cores - 1)]
+    try:
+        time.sleep(0.5)
+        assert sum(fast._other_cores_busy() for _ in range(20)) >= 15
+    finally:
+        for b in burners:
+            b.kill()
+            b.wait()
 
 
 def test_parallel_mode_does_not_queue_behind_another_fit(big):
@@ -535,3 +602,81 @@ def test_parallel_kernels_are_safe_from_several_threads():
     assert not errors and len(results) == 9
     for got in results:
         np.testing.assert_array_equal(got, want.predict_arrays(u[:50], i[:50]))
+
+
+def test_normal_icdf_matches_scipy_to_acklams_bound():
+    from scipy.special import ndtri
+
+    from recsys import fast_kernels as K
+
+    p = np.concatenate([np.geomspace(1e-300, 0.5, 4000), 1 - np.geomspace(1e-16, 0.5, 4000),
+                        np.linspace(0.001, 0.999, 4001)])
+    got = np.array([K._normal_icdf(x) for x in p])
+    want = ndtri(p)
+    rel = np.abs(got - want) / np.maximum(np.abs(want), 1e-300)
+    assert rel[np.abs(want) > 1e-6].max() < 1.2e-9  # Acklam's stated bound, 1.15e-9
+    assert np.abs(got - want)[np.abs(want) <= 1e-6].max() < 1e-14
+    # both passes of the batch kernel give the scalar function's values
+    u = np.random.default_rng(5).random(50_000)
+    for ft in (np.float64, np.float32):
+        out = np.empty(len(u), dtype=ft)
+        K.normals_from_uniforms(u, out, 0.25, 0.1)
+        want = np.array([0.25 + 0.1 * K._normal_icdf(x + 2.0 ** -54) for x in u])
+        np.testing.assert_allclose(out, want, rtol=1e-12 if ft is np.float64 else 1e-7)
+    # the grid's ends (u = 0 and the largest u below 1) give finite, opposite normals
+    out = np.empty(2)
+    K.normals_from_uniforms(np.array([0.0, 1 - 2.0 ** -53]), out, 0.0, 1.0)
+    assert np.isfinite(out).all() and out[0] == -out[1] and out[0] < -8.2
+
+
+def test_parallel_initial_factors_are_normal_and_do_not_depend_on_threads():
+    from scipy import stats
+
+    from recsys import fast
+
+    seq = np.random.SeedSequence(11)
+    big = fast._normal(seq, 0.0, 0.1, (12_000, 100), np.float64)  # >= 1M values: 2 threads
+    again = fast._normal(np.random.SeedSequence(11), 0.0, 0.1, (12_000, 100), np.float64)
+    np.testing.assert_array_equal(big, again)
+    # chunk k is Φ⁻¹ of stream k's uniforms, row after row, whoever fills it
+    streams = np.random.SeedSequence(11).spawn(fast.INIT_CHUNKS)
+    bounds = np.linspace(0, 12_000, fast.INIT_CHUNKS + 1).astype(int)
+    k = 3
+    u = np.random.Generator(np.random.PCG64(streams[k])).random((bounds[k + 1] - bounds[k]) * 100)
+    np.testing.assert_allclose(big[bounds[k]:bounds[k + 1]].ravel(),
+                               0.1 * stats.norm.ppf(u + 2.0 ** -54), rtol=2e-9, atol=1e-15)
+    z = big.ravel() / 0.1
+    assert abs(z.mean()) < 0.005 and abs(z.std() - 1) < 0.005
+    assert stats.kstest(z[:200_000], "norm").pvalue > 1e-3
+    assert abs(np.mean(np.abs(z) > 2.5) / (2 * stats.norm.sf(2.5)) - 1) < 0.05  # tails
+    f32 = fast._normal(np.random.SeedSequence(11), 0.5, 0.1, (12_000, 100), np.float32)
+    assert f32.dtype == np.float32
+    np.testing.assert_allclose(f32, big + 0.5, rtol=1e-6)
+    other = fast._normal(np.random.SeedSequence(12), 0.0, 0.1, (12_000, 100), np.float64)
+    assert abs(np.corrcoef(other.ravel(), big.ravel())[0, 1]) < 0.005
+
+
+def test_id_counts_check_every_id_and_count_them():
+    from recsys import fast_kernels as K
+    from recsys.errors import InputError
+    from recsys.fast import _id_counts
+
+    rng = np.random.default_rng(4)
+    ids = rng.integers(0, 5000, 1_200_000).astype(np.int32)  # >= 1M: the parallel count
+    want = np.bincount(ids, minlength=5000)
+    np.testing.assert_array_equal(_id_counts(ids, 5000, "user"), want)
+    np.testing.assert_array_equal(_id_counts(ids.astype(np.int64), 5000, "user"), want)
+    np.testing.assert_array_equal(_id_counts(ids[:1000], 5000, "user"),
+                                  np.bincount(ids[:1000], minlength=5000))
+    for chunks in (1, 2, 3, 7):
+        counts, lo, hi = K.id_counts_checked(ids, 5000, chunks)
+        np.testing.assert_array_equal(counts, want)
+        assert (lo, hi) == (ids.min(), ids.max())
+    for bad, where in ((5000, -1), (-3, 0), (70000, 600_000)):
+        wrong = ids.copy()
+        wrong[where] = bad
+        for n in (len(wrong), 999):  # the parallel and the serial count
+            with pytest.raises(InputError, match=r"item id out of range 0\.\.4999") as e:
+                _id_counts(wrong[-n:] if where == -1 else wrong[:max(n, where + 1)], 5000,
+                           "item")
+            assert e.value.value == bad
