@@ -293,7 +293,7 @@ _D1, _D2, _D3, _D4 = 7.784695709041462e-03, 3.224671290700398e-01, 2.44513413714
 P_LOW = 0.02425
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _icdf_tail(s):
     """Φ⁻¹(s) for 0 < s < P_LOW (the lower tail; the upper one is -Φ⁻¹(1 - p))."""
     t = np.sqrt(-2.0 * np.log(s))
@@ -301,7 +301,7 @@ def _icdf_tail(s):
         (((_D1 * t + _D2) * t + _D3) * t + _D4) * t + 1.0)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _icdf_central(q):
     """Φ⁻¹(0.5 + q) for |q| <= 0.5 - P_LOW."""
     r = q * q
@@ -309,7 +309,7 @@ def _icdf_central(q):
         ((((_B1 * r + _B2) * r + _B3) * r + _B4) * r + _B5) * r + 1.0)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _normal_icdf(p):
     """Φ⁻¹(p) for p in (0, 1), Acklam's approximation (relative error < 1.15e-9)."""
     if p < P_LOW:
@@ -319,7 +319,7 @@ def _normal_icdf(p):
     return _icdf_central(p - 0.5)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def normals_from_uniforms(u, out, mean, std):
     """out[j] = mean + std * Φ⁻¹(u[j] + 2⁻⁵⁴) for uniforms u in [0, 1) on the 2⁻⁵³ grid (numpy's
     ``Generator.random``: the half-step shift makes them symmetric in (0, 1), and the tails are
