@@ -801,7 +801,8 @@ def warm_up() -> float:
     K.id_counts(us, 7)  # their count of ids given in another integer type
     ug = np.zeros(7, dtype=np.int32)
     ig = np.zeros(5, dtype=np.int32)
-    for r in (rs.astype(np.float64), rs):  # the layout when another fit holds both cores
+    for r in (rs.astype(np.float64), rs):  # the layouts of fits above and below 1M ratings
+        K.block_layout(us, its, r, ug, ig, 4, 1)
         K.block_layout_serial(us, its, r, ug, ig, 4, 1)
     K.baseline_sgd_epoch(us, its, rs.astype(np.float64), np.zeros(7), np.zeros(5), 3.0, 0.005,
                          0.02)   # recsys.baselines.FastBaseline, method "sgd"

@@ -529,6 +529,7 @@ def test_after_warm_up_no_fit_compiles(big):
     assert rep["seconds"] > 0 and rep["cache_dir"]
     before = {n: set(k.signatures) for n, k in kernels().items()}
     assert all(before[n] for n in before if not n.startswith("_"))  # helpers: inlined callees
+    assert before["_block_layout_chunks"]  # the parallel layout (fits of 1M ratings or more)
     ratings, trainset = big
     u, i, r = planted(n_users=60, n_items=40, n_ratings=800, seed=5)
     ro = [np.asarray(a) for a in (u[::-1], i[::-1], r[::-1])]  # strided views
