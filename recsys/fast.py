@@ -110,9 +110,9 @@ class _BlockEpochs:
     times a unit's ratings), and at least ``MIN_GAP`` units later: probes cost at most
     ~1/PROBE_BUDGET of the fit, a close call is re-checked often, and a way several times slower (a
     busy core) is hardly ever re-tried. When another fit holds the parallel kernels (one at a time:
-    numba's workqueue layer), or when every other core is running something else
-    (``other_cores_busy``, checked before each parallel call: 16 us), the units run on the calling
-    thread instead of waiting. ``counts`` says how many units ran each way.
+    numba's workqueue layer), or when a measurement of the parallel way is due while every other
+    core is running something else (``other_cores_busy``: 16 us), the rest of the epoch runs on
+    the calling thread instead of waiting. ``counts`` says how many units ran each way.
 
     ``run(way, lo, hi)`` runs units ``lo..hi-1`` of an epoch (of ``len(sizes)``) with ``way``
     "parallel" or "serial"; ``sizes[unit]`` is a unit's number of ratings.
@@ -166,8 +166,9 @@ class _BlockEpochs:
             locked = False
             if way == "parallel":
                 # forced: as planned; else not behind another fit holding the cores' kernel, nor
-                # on cores that other work holds
-                locked = forced or not self.other_cores_busy()
+                # a measurement on cores that other work holds (checked only before measuring:
+                # just after a parallel call numba's own workers can still count as runnable)
+                locked = forced or not (one and self.other_cores_busy())
                 locked = locked and _PARALLEL_LOCK.acquire(blocking=forced)
                 if not locked:
                     way, hi = "serial", n  # the rest of the epoch

@@ -681,3 +681,27 @@ def test_id_counts_check_every_id_and_count_them():
                 _id_counts(wrong[-n:] if where == -1 else wrong[:max(n, where + 1)], 5000,
                            "item")
             assert e.value.value == bad
+
+
+def test_parallel_mode_checks_the_cores_only_before_measuring():
+    """A measured-best parallel way runs without the check (numba's own workers can still count
+    as runnable just after a parallel call); a probe of it waits for free cores."""
+    from recsys.fast import _BlockEpochs
+
+    now, ways, checks = [0.0], [], []
+
+    def run(way, lo, hi):
+        ways.extend([way] * (hi - lo))
+        now[0] += (hi - lo) * (0.6 if way == "parallel" else 1.0)
+
+    def busy():
+        checks.append(len(ways))
+        return len(ways) >= 8  # the machine gets busy after two epochs
+
+    sched = _BlockEpochs(run, [1000] * 4, clock=lambda: now[0], other_cores_busy=busy)
+    sched.threads = 2
+    for _ in range(5):
+        sched()
+    assert checks == [0]  # one probe of the parallel way, at the start
+    assert ways[:2] == ["parallel", "serial"] and ways[2:8] == ["parallel"] * 6
+    assert ways.count("parallel") >= 17  # the rest: parallel, but for a re-measured serial stage
