@@ -588,6 +588,23 @@ def _fine_groups(n_ratings, nb):
     return int(min(256, max(1, n_ratings // (nb * nb * BUCKET_RATINGS))))
 
 
+def _line_rows(a, ft):
+    """A copy of the 2-D array ``a`` in type ``ft`` whose rows start on 64-byte boundaries and
+    span whole 64-byte lines (zero columns appended: k=100 float64 -> 104), for the exact SGD
+    kernel: its vector loads and stores then never straddle two cache lines (a straddling one
+    costs about twice as much; numpy aligns arrays to 16 bytes). ``[:, :k]`` is the model."""
+    n, k = a.shape
+    size = np.dtype(ft).itemsize
+    line = K.VECTOR_BYTES // size
+    width = -(-k // line) * line
+    buf = np.empty(n * width + line, dtype=ft)
+    start = (-buf.ctypes.data % K.VECTOR_BYTES) // size
+    out = buf[start:start + n * width].reshape(n, width)
+    out[:, :k] = a
+    out[:, k:] = 0
+    return out
+
+
 def _groups(counts, nb):
     """Cut ids 0..n-1 into ``nb`` contiguous groups of about equal rating counts."""
     total = max(int(counts.sum()), 1)
@@ -667,6 +684,9 @@ class FastSVD(_FastMF):
             if ft is np.float32:
                 pu, qi = pu.astype(np.float32), qi.astype(np.float32)
         self.bu, self.bi, self.pu, self.qi = bu, bi, pu, qi
+        work_pu, work_qi = pu, qi  # the arrays the epochs update
+        if mode == "exact":  # rows on whole cache lines; copied back to pu, qi (see sync)
+            work_pu, work_qi = _line_rows(pu, ft), _line_rows(qi, ft)
         if ft is np.float32 and rs.dtype != np.float32:  # fit(trainset) gives float64 ratings
             rs = rs.astype(np.float32)
         times["init"] = time.perf_counter() - t
@@ -686,10 +706,21 @@ class FastSVD(_FastMF):
                                               *hyper), sizes, plan=self.block_plan_)
         else:
             kernel = K.svd_epoch_bitwise if mode == "bitwise" else K.svd_epoch_exact
-            step = lambda: kernel(us, its, rs, pu, qi, bu, bi, *hyper)
+            step = lambda: kernel(us, its, rs, work_pu, work_qi, bu, bi, *hyper)
+        k = self.n_factors
+
+        def sync():  # the model into pu, qi (exact mode trains on padded copies)
+            if work_pu is not pu:
+                np.copyto(pu, work_pu[:, :k])
+                np.copyto(qi, work_qi[:, :k])
+
         times["layout"] = time.perf_counter() - t
         t = time.perf_counter()
-        self._epochs(epoch_callback, step)
+        if epoch_callback is None:
+            self._epochs(None, step)
+        else:
+            self._epochs(epoch_callback, lambda: (step(), sync()))
+        sync()
         times["epochs"] = time.perf_counter() - t
         self.epoch_threads_ = dict(step.counts) if mode == "parallel" else None
 

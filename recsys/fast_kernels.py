@@ -8,10 +8,15 @@ to this file).
 
 * ``svd_epoch_bitwise``: Surprise's loop statement for statement (serial dot product, the same update
   expressions); results are bit-for-bit Surprise's.
-* ``svd_epoch_exact``: the same updates with a vectorised (re-associated) dot product and the update
-  ``p += lr*(err*q - reg*p)`` written as ``(1 - lr*reg)*p + (lr*err)*q`` (FMA-contracted); the next
-  rating's dot product is fused into this rating's update loop when both have the same user. Each
-  step differs from Surprise by a rounding (1e-16), the fitted factors by ~1e-14 after 20 epochs.
+* ``svd_epoch_exact``: the same updates in explicit 512-bit vectors (``_sgd_rows``: 8 float64 or
+  16 float32 lanes; LLVM splits them into 256- or 128-bit ones on CPUs without AVX-512), the
+  update ``p += lr*(err*q - reg*p)`` written as ``(1 - lr*reg)*p + (lr*err)*q`` (FMA-contracted)
+  and the dot products re-associated. The next rating's dot product leaves the critical path: for
+  the same user and another item i2, ``q_i2.p_new = (1 - lr*reg)*(q_i2.p) + (lr*err)*(q_i2.q_i)``,
+  both dot products of the values before the update, accumulated in the update's pass. Each step
+  differs from Surprise by roundings (1e-16), the fitted factors by ~1e-14 after 20 epochs. Rows
+  of whole 64-byte lines on 64-byte boundaries (``fast.py`` pads exact mode's factor rows with
+  zeros: they stay zero) are fastest: no vector load or store then straddles two cache lines.
 * ``svd_epoch_blocks``: the "exact" step applied block by block, B blocks in parallel (prange) per stage;
   stage s runs blocks (b, (b + s) mod B), which share no user and no item, so there are no races and
   the result does not depend on thread timing (LIBMF-style blocking, deterministic).
@@ -22,6 +27,7 @@ import numpy as np
 import numba
 from llvmlite import ir
 from numba import njit, prange, types
+from numba.core import cgutils
 from numba.extending import intrinsic
 
 _FM = {"reassoc", "nsz", "contract"}
@@ -69,20 +75,130 @@ def svd_epoch_bitwise(us, its, rs, pu, qi, bu, bi, global_mean, biased,
             qi[i, f] += lr_qi * (err * puf - reg_qi * qif)
 
 
+_CONTRACT = ("contract", "reassoc", "nsz")  # fastmath flags of the vector arithmetic (_FM)
+
+
+def _splat(builder, value, lanes):
+    vt = ir.VectorType(value.type, lanes)
+    v = builder.insert_element(ir.Constant(vt, ir.Undefined), value, ir.Constant(ir.IntType(32), 0))
+    return builder.shuffle_vector(v, ir.Constant(vt, ir.Undefined),
+                                  ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes))
+
+
+def _hsum(builder, v):
+    """Sum of a vector's lanes (halves added pairwise)."""
+    lanes = v.type.count
+    while lanes > 1:
+        h = lanes // 2
+        lo, hi = (builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(ir.IntType(32), h),
+                                                           list(range(k, k + h))))
+                  for k in (0, h))
+        v = builder.fadd(lo, hi, flags=_CONTRACT)
+        lanes = h
+    return builder.extract_element(v, ir.Constant(ir.IntType(32), 0))
+
+
+#: bytes per vector of ``_sgd_rows`` (one AVX-512 register, one cache line)
+VECTOR_BYTES = 64
+
+
+@intrinsic
+def _sgd_rows(typingctx, pu, u, qi, i, i2, c_p, g_p, c_q, g_q):
+    """One SGD step on rows of C-contiguous 2-D arrays of one float type, in place:
+    ``p, q = c_p*p + g_p*q, c_q*q + g_q*p`` (p = pu[u], q = qi[i], old values on the right);
+    returns ``(qi[i2].p, qi[i2].q)`` of the old values (qi[i2] only read; i2 == i is allowed).
+
+    Explicit vectors of VECTOR_BYTES, two per loop iteration with two accumulators per dot
+    product, then one vector of each narrower power-of-two width for the remainder (no scalar
+    loop). Takes the 2-D arrays and row numbers, not row views: a view per rating costs NRT
+    reference counts, atomic operations that stall the SGD loop."""
+    if not (isinstance(pu, types.Array) and isinstance(qi, types.Array) and pu.ndim == 2
+            and qi.ndim == 2 and pu.layout == "C" and qi.layout == "C" and pu.dtype == qi.dtype
+            and isinstance(pu.dtype, types.Float)
+            and all(isinstance(x, types.Integer) for x in (u, i, i2))):
+        return None
+    ft = pu.dtype
+    sig = types.UniTuple(ft, 2)(pu, u, qi, i, i2, ft, ft, ft, ft)
+
+    def codegen(context, builder, signature, args):
+        pa, uv, qa, iv, i2v, c_pv, g_pv, c_qv, g_qv = args
+        pu_ = context.make_array(signature.args[0])(context, builder, pa)
+        qi_ = context.make_array(signature.args[2])(context, builder, qa)
+        T = context.get_value_type(ft)
+        size = context.get_abi_sizeof(T)
+        W = VECTOR_BYTES // size
+        n = builder.extract_value(pu_.shape, 1)
+        intp = n.type
+
+        def row(ary, idx, idx_type):
+            idx = context.cast(builder, idx, idx_type, types.intp)
+            return builder.gep(ary.data, [builder.mul(idx, n)])
+
+        ptrs = (row(pu_, uv, signature.args[1]), row(qi_, iv, signature.args[3]),
+                row(qi_, i2v, signature.args[4]))
+
+        def step(off, lanes):
+            vt = ir.VectorType(T, lanes)
+            p_ptr, q_ptr, q2_ptr = (builder.bitcast(builder.gep(x, [off]), vt.as_pointer())
+                                    for x in ptrs)
+            p = builder.load(p_ptr, align=size)
+            q = builder.load(q_ptr, align=size)
+            q2 = builder.load(q2_ptr, align=size)
+            mul = lambda c, x: builder.fmul(_splat(builder, c, lanes), x, flags=_CONTRACT)
+            builder.store(builder.fadd(mul(c_pv, p), mul(g_pv, q), flags=_CONTRACT), p_ptr,
+                          align=size)
+            builder.store(builder.fadd(mul(c_qv, q), mul(g_qv, p), flags=_CONTRACT), q_ptr,
+                          align=size)
+            return (builder.fmul(q2, p, flags=_CONTRACT), builder.fmul(q2, q, flags=_CONTRACT))
+
+        zero = ir.Constant(ir.VectorType(T, W), [ir.Constant(T, 0.0)] * W)
+        acc = [[cgutils.alloca_once_value(builder, zero) for _ in range(2)] for _ in range(2)]
+        tail = [cgutils.alloca_once_value(builder, ir.Constant(T, 0.0)) for _ in range(2)]
+
+        def add_to(slot, x):
+            builder.store(builder.fadd(builder.load(slot), x, flags=_CONTRACT), slot)
+
+        pairs = builder.udiv(n, intp(2 * W))
+        with cgutils.for_range(builder, pairs) as loop:
+            off = builder.mul(loop.index, intp(2 * W))
+            for h in range(2):
+                for k, prod in enumerate(step(builder.add(off, intp(h * W)), W)):
+                    add_to(acc[k][h], prod)
+        done = cgutils.alloca_once_value(builder, builder.mul(pairs, intp(2 * W)))
+        lanes = W
+        while lanes >= 1:  # the remainder (< 2W): at most one vector of each width
+            off = builder.load(done)
+            with builder.if_then(builder.icmp_signed(">=", builder.sub(n, off), intp(lanes))):
+                for k, prod in enumerate(step(off, lanes)):
+                    if lanes == W:
+                        add_to(acc[k][0], prod)
+                    else:
+                        add_to(tail[k], _hsum(builder, prod))
+                builder.store(builder.add(off, intp(lanes)), done)
+            lanes //= 2
+        out = [builder.fadd(_hsum(builder, builder.fadd(builder.load(acc[k][0]),
+                                                        builder.load(acc[k][1]),
+                                                        flags=_CONTRACT)),
+                            builder.load(tail[k]), flags=_CONTRACT) for k in range(2)]
+        return context.make_tuple(builder, signature.return_type, out)
+
+    return sig, codegen
+
+
 @njit(cache=True, nogil=True, fastmath=_FM)
-def _dot(q, p):
-    s = q.dtype.type(0)
-    for f in range(q.shape[0]):
-        s += q[f] * p[f]
+def _row_dot(qi, i, pu, u):
+    s = qi.dtype.type(0)
+    for f in range(qi.shape[1]):
+        s += qi[i, f] * pu[u, f]
     return s
 
 
 @njit(cache=True, nogil=True, fastmath=_FM)
 def _svd_range(us, its, rs, lo, hi, pu, qi, bu, bi, global_mean, biased,
                lr_bu, lr_bi, lr_pu, lr_qi, reg_bu, reg_bi, reg_pu, reg_qi):
-    """Ratings lo..hi in order. When the next rating has the same user and another item, its
-    dot product is accumulated inside this rating's update loop from the freshly updated p_u
-    (the value it would read anyway), so p_u is streamed once per rating instead of twice."""
+    """Ratings lo..hi in order (``_sgd_rows`` per rating). When the next rating has the same
+    user and another item, its dot product is two scalar FMAs from the two dot products
+    ``_sgd_rows`` returns, so it does not wait for this rating's update to be reduced."""
     if hi <= lo:
         return
     n_factors = pu.shape[1]
@@ -93,9 +209,8 @@ def _svd_range(us, its, rs, lo, hi, pu, qi, bu, bi, global_mean, biased,
     global_mean = ft(global_mean)
     lr_bu, lr_bi, lr_pu, lr_qi = ft(lr_bu), ft(lr_bi), ft(lr_pu), ft(lr_qi)
     reg_bu, reg_bi = ft(reg_bu), ft(reg_bi)
-    zero = ft(0)
     q_flat = qi.reshape(-1)
-    dot = _dot(qi[its[lo]], pu[us[lo]])
+    dot = _row_dot(qi, its[lo], pu, us[lo])
     for j in range(lo, hi):
         u = us[j]
         i = its[j]
@@ -103,8 +218,6 @@ def _svd_range(us, its, rs, lo, hi, pu, qi, bu, bi, global_mean, biased,
             nxt = np.int64(its[j + 2]) * n_factors
             for off in range(0, n_factors, 8):
                 _prefetch(q_flat, nxt + off)
-        p = pu[u]
-        q = qi[i]
         err = rs[j] - (global_mean + bu[u] + bi[i] + dot)
         if biased:
             bu[u] += lr_bu * (err - reg_bu * bu[u])
@@ -117,27 +230,11 @@ def _svd_range(us, its, rs, lo, hi, pu, qi, bu, bi, global_mean, biased,
         else:
             u2 = u
             i2 = i
+        q2_p, q2_q = _sgd_rows(pu, u, qi, i, i2, c_p, g_p, c_q, g_q)
         if u2 == u and i2 != i:
-            q2 = qi[i2]
-            dot = zero
-            for f in range(n_factors):
-                a = p[f]
-                b = q[f]
-                na = c_p * a + g_p * b
-                p[f] = na
-                q[f] = c_q * b + g_q * a
-                dot += q2[f] * na
+            dot = c_p * q2_p + g_p * q2_q
         else:
-            for f in range(n_factors):
-                a = p[f]
-                b = q[f]
-                p[f] = c_p * a + g_p * b
-                q[f] = c_q * b + g_q * a
-            p2 = pu[u2]
-            q2 = qi[i2]
-            dot = zero
-            for f in range(n_factors):
-                dot += q2[f] * p2[f]
+            dot = _row_dot(qi, i2, pu, u2)
 
 
 @njit(cache=True, nogil=True)

@@ -174,6 +174,34 @@ def test_inside_surprise_grid_search():
     assert isinstance(fast.best_estimator["rmse"], FastSVD)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_vector_sgd_step_any_width(dtype):
+    """The exact kernel's explicit-vector row step, for widths around the vector sizes (main
+    loop of 2 vectors, then one vector of each narrower width), also with i2 == i."""
+    from numba import njit
+
+    from recsys.fast_kernels import _sgd_rows
+
+    step = njit(lambda pu, u, qi, i, i2, c_p, g_p, c_q, g_q:
+                _sgd_rows(pu, u, qi, i, i2, c_p, g_p, c_q, g_q))
+    tol = 1e-12 if dtype is np.float64 else 1e-4
+    for k in (1, 2, 3, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 47, 100, 104, 128):
+        rng = np.random.default_rng(k)
+        pu = rng.normal(size=(3, k)).astype(dtype)
+        qi = rng.normal(size=(4, k)).astype(dtype)
+        c = [dtype(x) for x in (0.9, 0.3, 0.8, -0.7)]
+        for i2 in (3, 2):
+            pu0, qi0 = pu.copy(), qi.copy()
+            p, q, q2 = pu[1].copy(), qi[2].copy(), qi[i2].copy()
+            got = step(pu, np.int32(1), qi, np.int32(2), np.int32(i2), *c)
+            np.testing.assert_allclose(got, [q2 @ p, q2 @ q], rtol=0, atol=tol * k)
+            np.testing.assert_allclose(pu[1], c[0] * p + c[1] * q, rtol=0, atol=tol)
+            np.testing.assert_allclose(qi[2], c[2] * q + c[3] * p, rtol=0, atol=tol)
+            np.testing.assert_array_equal(pu[[0, 2]], pu0[[0, 2]])  # other rows untouched
+            np.testing.assert_array_equal(qi[[0, 1, 3]], qi0[[0, 1, 3]])
+            pu[1], qi[2] = p, q
+
+
 # ---------------------------------------------------------------------------------- callback
 @pytest.mark.parametrize("cls,mode", [(FastSVD, "exact"), (FastNMF, "exact"),
                                       (FastSVD, "parallel")])
