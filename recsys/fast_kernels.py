@@ -13,10 +13,11 @@ to this file).
   update ``p += lr*(err*q - reg*p)`` written as ``(1 - lr*reg)*p + (lr*err)*q`` (FMA-contracted)
   and the dot products re-associated. The next rating's dot product leaves the critical path: for
   the same user and another item i2, ``q_i2.p_new = (1 - lr*reg)*(q_i2.p) + (lr*err)*(q_i2.q_i)``,
-  both dot products of the values before the update, accumulated in the update's pass. Each step
-  differs from Surprise by roundings (1e-16), the fitted factors by ~1e-14 after 20 epochs. Rows
-  of whole 64-byte lines on 64-byte boundaries (``fast.py`` pads exact mode's factor rows with
-  zeros: they stay zero) are fastest: no vector load or store then straddles two cache lines.
+  both dot products of the values before the update, accumulated in the update's pass, and the
+  next error is one FMA on this one (``_svd_range``). Each step differs from Surprise by roundings
+  (1e-16), the fitted factors by ~1e-14 after 20 epochs. Rows of whole 64-byte lines on 64-byte
+  boundaries (``fast.py`` pads exact mode's factor rows with zeros: they stay zero) are fastest:
+  no vector load or store then straddles two cache lines.
 * ``svd_epoch_blocks``: the "exact" step applied block by block, B blocks in parallel (prange) per stage;
   stage s runs blocks (b, (b + s) mod B), which share no user and no item, so there are no races and
   the result does not depend on thread timing (LIBMF-style blocking, deterministic).
@@ -197,8 +198,11 @@ def _row_dot(qi, i, pu, u):
 def _svd_range(us, its, rs, lo, hi, pu, qi, bu, bi, global_mean, biased,
                lr_bu, lr_bi, lr_pu, lr_qi, reg_bu, reg_bi, reg_pu, reg_qi):
     """Ratings lo..hi in order (``_sgd_rows`` per rating). When the next rating has the same
-    user and another item, its dot product is two scalar FMAs from the two dot products
-    ``_sgd_rows`` returns, so it does not wait for this rating's update to be reduced."""
+    user u and another item i2, its error comes from this one's by one FMA:
+    ``err2 = r2 - (mu + b_u' + b_i2 + c_p*(q_i2.p_u) + lr_pu*err*(q_i2.q_i))`` with
+    ``b_u' = b_u + lr_bu*(err - reg_bu*b_u)`` is ``rest - (lr_bu + lr_pu*(q_i2.q_i))*err``, every
+    other term known before err: the chain from one rating to the next is that FMA (the vector
+    work of consecutive ratings overlaps)."""
     if hi <= lo:
         return
     n_factors = pu.shape[1]
@@ -209,8 +213,11 @@ def _svd_range(us, its, rs, lo, hi, pu, qi, bu, bi, global_mean, biased,
     global_mean = ft(global_mean)
     lr_bu, lr_bi, lr_pu, lr_qi = ft(lr_bu), ft(lr_bi), ft(lr_pu), ft(lr_qi)
     reg_bu, reg_bi = ft(reg_bu), ft(reg_bi)
+    lr_b = lr_bu if biased else ft(0)  # how err moves b_u, in the next rating's error
     q_flat = qi.reshape(-1)
-    dot = _row_dot(qi, its[lo], pu, us[lo])
+    u = us[lo]
+    i = its[lo]
+    err = rs[lo] - (global_mean + bu[u] + bi[i] + _row_dot(qi, i, pu, u))
     for j in range(lo, hi):
         u = us[j]
         i = its[j]
@@ -218,9 +225,9 @@ def _svd_range(us, its, rs, lo, hi, pu, qi, bu, bi, global_mean, biased,
             nxt = np.int64(its[j + 2]) * n_factors
             for off in range(0, n_factors, 8):
                 _prefetch(q_flat, nxt + off)
-        err = rs[j] - (global_mean + bu[u] + bi[i] + dot)
+        b_u = bu[u]
         if biased:
-            bu[u] += lr_bu * (err - reg_bu * bu[u])
+            bu[u] = b_u + lr_bu * (err - reg_bu * b_u)
             bi[i] += lr_bi * (err - reg_bi * bi[i])
         g_p = lr_pu * err
         g_q = lr_qi * err
@@ -231,10 +238,13 @@ def _svd_range(us, its, rs, lo, hi, pu, qi, bu, bi, global_mean, biased,
             u2 = u
             i2 = i
         q2_p, q2_q = _sgd_rows(pu, u, qi, i, i2, c_p, g_p, c_q, g_q)
+        if j + 1 == hi:
+            break
         if u2 == u and i2 != i:
-            dot = c_p * q2_p + g_p * q2_q
+            rest = rs[j + 1] - (global_mean + bi[i2] + c_p * q2_p + (b_u - lr_b * reg_bu * b_u))
+            err = rest - (lr_b + lr_pu * q2_q) * err
         else:
-            dot = _row_dot(qi, i2, pu, u2)
+            err = rs[j + 1] - (global_mean + bu[u2] + bi[i2] + _row_dot(qi, i2, pu, u2))
 
 
 @njit(cache=True, nogil=True)
