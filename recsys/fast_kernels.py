@@ -8,14 +8,14 @@ to this file).
 
 * ``svd_epoch_bitwise``: Surprise's loop statement for statement (serial dot product, the same update
   expressions); results are bit-for-bit Surprise's.
-* ``svd_epoch_exact``: the same updates in explicit 512-bit vectors (``_sgd_rows``: 8 float64 or
-  16 float32 lanes; LLVM splits them into 256- or 128-bit ones on CPUs without AVX-512), the
-  update ``p += lr*(err*q - reg*p)`` written as ``(1 - lr*reg)*p + (lr*err)*q`` (FMA-contracted)
-  and the dot products re-associated. The next rating's dot product leaves the critical path: for
-  the same user and another item i2, ``q_i2.p_new = (1 - lr*reg)*(q_i2.p) + (lr*err)*(q_i2.q_i)``,
-  both dot products of the values before the update, accumulated in the update's pass, and the
-  next error is one FMA on this one (``_svd_range``). Each step differs from Surprise by roundings
-  (1e-16), the fitted factors by ~1e-14 after 20 epochs. Rows of whole 64-byte lines on 64-byte
+* ``svd_epoch_exact``: the same updates in explicit vectors (``_sgd_rows``; ``VECTOR_BYTES``: 64,
+  8 float64 or 16 float32 lanes, where numba compiles for AVX-512, else 32), the update
+  ``p += lr*(err*q - reg*p)`` written as ``(1 - lr*reg)*p + (lr*err)*q`` (FMA-contracted) and the
+  dot products re-associated. The next rating's dot product leaves the critical path: for the same
+  user and another item i2, ``q_i2.p_new = (1 - lr*reg)*(q_i2.p) + (lr*err)*(q_i2.q_i)``, both dot
+  products of the values before the update, accumulated in the update's pass, and the next error
+  is one FMA on this one (``_svd_range``). Each step differs from Surprise by roundings (1e-16),
+  the fitted factors by ~1e-14 after 20 epochs. Rows made of whole vectors starting on vector
   boundaries (``fast.py`` pads exact mode's factor rows with zeros: they stay zero) are fastest:
   no vector load or store then straddles two cache lines.
 * ``svd_epoch_blocks``: the "exact" step applied block by block, B blocks in parallel (prange) per stage;
@@ -99,8 +99,20 @@ def _hsum(builder, v):
     return builder.extract_element(v, ir.Constant(ir.IntType(32), 0))
 
 
-#: bytes per vector of ``_sgd_rows`` (one AVX-512 register, one cache line)
-VECTOR_BYTES = 64
+def _vector_bytes() -> int:
+    """64 (an AVX-512 register, a cache line) when numba compiles for a CPU with AVX-512 (the
+    host's features unless NUMBA_CPU_FEATURES says otherwise), else 32 (two SSE registers, one
+    AVX one): on AVX2 CPUs, 64-byte vectors cost as much and pad k=100 float64 rows to 104."""
+    features = numba.config.CPU_FEATURES
+    if features is None:
+        from llvmlite import binding
+
+        features = binding.get_host_cpu_features().flatten()
+    return 64 if "+avx512f" in features.split(",") else 32
+
+
+#: bytes per vector of ``_sgd_rows`` (exact mode pads factor rows to a multiple of it)
+VECTOR_BYTES = _vector_bytes()
 
 
 @intrinsic
@@ -111,7 +123,7 @@ def _sgd_rows(typingctx, pu, u, qi, i, i2, c_p, g_p, c_q, g_q):
 
     Explicit vectors of VECTOR_BYTES, two per loop iteration with two accumulators per dot
     product, then one vector of each narrower power-of-two width for the remainder (no scalar
-    loop). Takes the 2-D arrays and row numbers, not row views: a view per rating costs NRT
+    loop); LLVM splits vectors wider than the CPU's registers. Takes the 2-D arrays and row numbers, not row views: a view per rating costs NRT
     reference counts, atomic operations that stall the SGD loop."""
     if not (isinstance(pu, types.Array) and isinstance(qi, types.Array) and pu.ndim == 2
             and qi.ndim == 2 and pu.layout == "C" and qi.layout == "C" and pu.dtype == qi.dtype
