@@ -547,7 +547,7 @@ INIT_CHUNKS = 8
 _INIT_BATCH = 65_536
 
 
-def _normal(seq, mean, std, shape, ft):
+def _normal(seq, mean, std, shape, ft, out=None):
     """Normal(mean, std) factors of ``shape`` in type ``ft``: row chunk k from ``seq.spawn``'s
     k-th PCG64 stream, filled in place by up to 2 threads.
 
@@ -555,27 +555,33 @@ def _normal(seq, mean, std, shape, ft):
     sampling, ``fast_kernels.normals_from_uniforms``, vectorised): a 385,000 x 100 matrix takes
     0.12 s on 2 threads, against 0.24-0.27 s with numpy's own ``standard_normal`` (a scalar
     ziggurat, 10-12 ns a draw on this project's machine). Both numpy and the numba kernel
-    release the GIL, so two threads fill two chunks."""
+    release the GIL, so two threads fill two chunks.
+
+    ``out``: a 2-D array of ``shape[0]`` rows and at least ``shape[1]`` columns (padded rows for
+    the SGD kernels) whose first ``shape[1]`` columns get the same numbers; returned."""
     from concurrent.futures import ThreadPoolExecutor
 
-    out = np.empty(shape, dtype=ft)
-    flat = out.reshape(-1)
-    row = int(np.prod(shape[1:], dtype=np.int64))
-    bounds = np.linspace(0, shape[0], INIT_CHUNKS + 1).astype(np.int64) * row
+    n, k = shape
+    if out is None:
+        out = np.empty(shape, dtype=ft)
+    bounds = np.linspace(0, n, INIT_CHUNKS + 1).astype(np.int64)
     streams = seq.spawn(INIT_CHUNKS)
+    rows = max(1, _INIT_BATCH // max(k, 1))  # whole rows a batch
 
-    def fill(k):
-        gen = np.random.Generator(np.random.PCG64(streams[k]))
-        buf = np.empty(_INIT_BATCH)
-        for lo in range(int(bounds[k]), int(bounds[k + 1]), _INIT_BATCH):
-            hi = min(lo + _INIT_BATCH, int(bounds[k + 1]))
-            u = buf[:hi - lo]
-            gen.random(out=u)
-            K.normals_from_uniforms(u, flat[lo:hi], float(mean), float(std))
+    def fill(c):
+        gen = np.random.Generator(np.random.PCG64(streams[c]))
+        buf = np.empty(rows * k)
+        normals = np.empty(rows * k, dtype=ft)
+        for lo in range(int(bounds[c]), int(bounds[c + 1]), rows):
+            hi = min(lo + rows, int(bounds[c + 1]))
+            u = buf[:(hi - lo) * k]
+            gen.random(out=u)  # the chunk's stream in row-major order, whatever the batches
+            K.normals_from_uniforms(u, normals[:len(u)], float(mean), float(std))
+            out[lo:hi, :k] = normals[:len(u)].reshape(hi - lo, k)
 
-    if out.size < 1_000_000:
-        for k in range(INIT_CHUNKS):
-            fill(k)
+    if n * k < 1_000_000:
+        for c in range(INIT_CHUNKS):
+            fill(c)
     else:
         with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as ex:
             list(ex.map(fill, range(INIT_CHUNKS)))
@@ -597,14 +603,20 @@ def _line_rows(a, ft):
     for the exact SGD kernel: its vector loads and stores then never straddle two cache lines (a
     straddling one costs about twice as much; numpy aligns arrays to 16 bytes). ``[:, :k]`` is
     the model."""
-    n, k = a.shape
+    out = _line_rows_empty(a.shape[0], a.shape[1], ft)
+    out[:, :a.shape[1]] = a
+    return out
+
+
+def _line_rows_empty(n, k, ft):
+    """``_line_rows``' array for n rows of k values: the padding columns zero, the first k
+    columns not set."""
     size = np.dtype(ft).itemsize
     line = K.VECTOR_BYTES // size
     width = -(-k // line) * line
     buf = np.empty(n * width + line, dtype=ft)
     start = (-buf.ctypes.data % K.VECTOR_BYTES) // size
     out = buf[start:start + n * width].reshape(n, width)
-    out[:, :k] = a
     out[:, k:] = 0
     return out
 
@@ -677,10 +689,15 @@ class FastSVD(_FastMF):
         self.fitted_mode_ = mode
         bu = np.zeros(n_users, dtype=ft)
         bi = np.zeros(n_items, dtype=ft)
-        if mode == "parallel":
+        k = self.n_factors
+        if mode == "parallel":  # drawn into the kernels' padded rows; pu, qi filled by sync
             seq_pu, seq_qi = _seed_sequence(self.random_state).spawn(2)
-            pu = _normal(seq_pu, self.init_mean, self.init_std_dev, (n_users, self.n_factors), ft)
-            qi = _normal(seq_qi, self.init_mean, self.init_std_dev, (n_items, self.n_factors), ft)
+            work_pu = _normal(seq_pu, self.init_mean, self.init_std_dev, (n_users, k), ft,
+                              out=_line_rows_empty(n_users, k, ft))
+            work_qi = _normal(seq_qi, self.init_mean, self.init_std_dev, (n_items, k), ft,
+                              out=_line_rows_empty(n_items, k, ft))
+            pu = np.empty((n_users, k), dtype=ft)
+            qi = np.empty((n_items, k), dtype=ft)
         else:  # Surprise's initialisation, for Surprise's numbers (float32: rounded to float32)
             rng = get_rng(self.random_state)
             pu = rng.normal(self.init_mean, self.init_std_dev, size=(n_users, self.n_factors))
@@ -688,8 +705,9 @@ class FastSVD(_FastMF):
             if ft is np.float32:
                 pu, qi = pu.astype(np.float32), qi.astype(np.float32)
         self.bu, self.bi, self.pu, self.qi = bu, bi, pu, qi
-        work_pu, work_qi = pu, qi  # the arrays the epochs update
-        if mode == "exact":  # rows of whole vectors; copied back to pu, qi (see sync)
+        if mode == "bitwise":  # the arrays the epochs update
+            work_pu, work_qi = pu, qi
+        elif mode == "exact":  # rows of whole vectors; copied back to pu, qi (see sync)
             work_pu, work_qi = _line_rows(pu, ft), _line_rows(qi, ft)
         if ft is np.float32 and rs.dtype != np.float32:  # fit(trainset) gives float64 ratings
             rs = rs.astype(np.float32)
@@ -706,14 +724,14 @@ class FastSVD(_FastMF):
             sizes = [sum(int(starts[b * nb + (b + st) % nb + 1] - starts[b * nb + (b + st) % nb])
                          for b in range(nb)) for st in range(nb)]
             step = _BlockEpochs(
-                lambda way, lo, hi: kern[way](bus, bits, brs, starts, nb, lo, hi, pu, qi, bu, bi,
-                                              *hyper), sizes, plan=self.block_plan_)
+                lambda way, lo, hi: kern[way](bus, bits, brs, starts, nb, lo, hi, work_pu,
+                                              work_qi, bu, bi, *hyper), sizes,
+                plan=self.block_plan_)
         else:
             kernel = K.svd_epoch_bitwise if mode == "bitwise" else K.svd_epoch_exact
             step = lambda: kernel(us, its, rs, work_pu, work_qi, bu, bi, *hyper)
-        k = self.n_factors
 
-        def sync():  # the model into pu, qi (exact mode trains on padded copies)
+        def sync():  # the model into pu, qi (exact and parallel modes train on padded rows)
             if work_pu is not pu:
                 np.copyto(pu, work_pu[:, :k])
                 np.copyto(qi, work_qi[:, :k])

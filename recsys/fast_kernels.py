@@ -249,12 +249,19 @@ def _svd_range(us, its, rs, lo, hi, pu, qi, bu, bi, global_mean, biased,
         else:
             u2 = u
             i2 = i
+        # another user and another item: this step changes nothing the next error reads, so it
+        # is computed first, off the chain (at a user boundary; same values, same bits)
+        apart = u2 != u and i2 != i
+        if apart:
+            err2 = rs[j + 1] - (global_mean + bu[u2] + bi[i2] + _row_dot(qi, i2, pu, u2))
         q2_p, q2_q = _sgd_rows(pu, u, qi, i, i2, c_p, g_p, c_q, g_q)
         if j + 1 == hi:
             break
         if u2 == u and i2 != i:
             rest = rs[j + 1] - (global_mean + bi[i2] + c_p * q2_p + (b_u - lr_b * reg_bu * b_u))
             err = rest - (lr_b + lr_pu * q2_q) * err
+        elif apart:
+            err = err2
         else:
             err = rs[j + 1] - (global_mean + bu[u2] + bi[i2] + _row_dot(qi, i2, pu, u2))
 

@@ -662,6 +662,7 @@ def test_parallel_initial_factors_are_normal_and_do_not_depend_on_threads():
     from scipy import stats
 
     from recsys import fast
+    from recsys import fast_kernels as K
 
     seq = np.random.SeedSequence(11)
     big = fast._normal(seq, 0.0, 0.1, (12_000, 100), np.float64)  # >= 1M values: 2 threads
@@ -681,6 +682,14 @@ def test_parallel_initial_factors_are_normal_and_do_not_depend_on_threads():
     f32 = fast._normal(np.random.SeedSequence(11), 0.5, 0.1, (12_000, 100), np.float32)
     assert f32.dtype == np.float32
     np.testing.assert_allclose(f32, big + 0.5, rtol=1e-6)
+    # drawn into the kernels' padded rows (as parallel mode does): the same numbers, zero padding
+    for rows in (12_000, 50):  # on 2 threads and on one
+        want = fast._normal(np.random.SeedSequence(11), 0.0, 0.1, (rows, 100), np.float64)
+        padded = fast._normal(np.random.SeedSequence(11), 0.0, 0.1, (rows, 100), np.float64,
+                              out=fast._line_rows_empty(rows, 100, np.float64))
+        assert padded.shape[1] >= 100 and padded.ctypes.data % K.VECTOR_BYTES == 0
+        np.testing.assert_array_equal(padded[:, :100], want)
+        assert not padded[:, 100:].any()
     other = fast._normal(np.random.SeedSequence(12), 0.0, 0.1, (12_000, 100), np.float64)
     assert abs(np.corrcoef(other.ravel(), big.ravel())[0, 1]) < 0.005
 
