@@ -720,9 +720,8 @@ class FastSVD(_FastMF):
         if mode == "parallel":
             bus, bits, brs, starts, nb = self._blocks(us, its, rs, user_counts, item_counts)
             kern = {"parallel": K.svd_epoch_blocks, "serial": K.svd_epoch_blocks_serial}
-            # one unit = one stage: blocks (b, (b + s) mod B)
-            sizes = [sum(int(starts[b * nb + (b + st) % nb + 1] - starts[b * nb + (b + st) % nb])
-                         for b in range(nb)) for st in range(nb)]
+            # one unit = one stage: blocks (b, (b + s) mod B), contiguous in the layout
+            sizes = [int(starts[(st + 1) * nb] - starts[st * nb]) for st in range(nb)]
             step = _BlockEpochs(
                 lambda way, lo, hi: kern[way](bus, bits, brs, starts, nb, lo, hi, work_pu,
                                               work_qi, bu, bi, *hyper), sizes,

@@ -351,7 +351,8 @@ def test_block_layout_is_a_stable_sort_by_block_then_user(m):
     for got, want in zip(K.block_layout_serial(us, its, rs, uf, ig, nb, m),
                          (bu_, bi_, br, starts)):
         np.testing.assert_array_equal(got, want)
-    block = ug[us].astype(np.int64) * nb + ig[its]
+    stage = (ig[its].astype(np.int64) - ug[us]) % nb  # blocks stored stage by stage
+    block = stage * nb + ug[us]
     want = np.lexsort((np.arange(n), us, block))  # block, then user, then input order
     np.testing.assert_array_equal(br, rs[want])
     np.testing.assert_array_equal(bu_, us[want])
