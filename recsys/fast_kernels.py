@@ -6,8 +6,8 @@ All kernels release the GIL (``nogil=True``: a fit in one Streamlit session thre
 another session) and are compiled lazily and cached on disk (``cache=True``: ``__pycache__`` next
 to this file).
 
-* ``svd_epoch_bitwise``: Surprise's loop statement for statement (serial dot product, the same update
-  expressions); results are bit-for-bit Surprise's.
+* ``svd_epoch_bitwise``: Surprise's loop statement for statement (serial dot product, the same
+  update expressions); results are bit-for-bit Surprise's.
 * ``svd_epoch_exact``: the same updates in explicit vectors (``_sgd_rows``; ``VECTOR_BYTES``: 64,
   8 float64 or 16 float32 lanes, where numba compiles for AVX-512, else 32), the update
   ``p += lr*(err*q - reg*p)`` written as ``(1 - lr*reg)*p + (lr*err)*q`` (FMA-contracted) and the
@@ -16,11 +16,12 @@ to this file).
   products of the values before the update, accumulated in the update's pass, and the next error
   is one FMA on this one (``_svd_range``). Each step differs from Surprise by roundings (1e-16),
   the fitted factors by ~1e-14 after 20 epochs. Rows made of whole vectors starting on vector
-  boundaries (``fast.py`` pads exact mode's factor rows with zeros: they stay zero) are fastest:
-  no vector load or store then straddles two cache lines.
-* ``svd_epoch_blocks``: the "exact" step applied block by block, B blocks in parallel (prange) per stage;
-  stage s runs blocks (b, (b + s) mod B), which share no user and no item, so there are no races and
-  the result does not depend on thread timing (LIBMF-style blocking, deterministic).
+  boundaries (``fast.py`` pads the factor rows of exact and parallel modes with zeros: they stay
+  zero) are fastest: no vector load or store then straddles two cache lines.
+* ``svd_epoch_blocks``: the "exact" step applied block by block, B blocks in parallel (prange) per
+  stage; stage s runs blocks (b, (b + s) mod B), which share no user and no item, so there are no
+  races and the result does not depend on thread timing (LIBMF-style blocking, deterministic).
+  ``svd_epoch_blocks_serial`` gives the same bits on the calling thread.
 """
 from __future__ import annotations
 
@@ -123,8 +124,9 @@ def _sgd_rows(typingctx, pu, u, qi, i, i2, c_p, g_p, c_q, g_q):
 
     Explicit vectors of VECTOR_BYTES, two per loop iteration with two accumulators per dot
     product, then one vector of each narrower power-of-two width for the remainder (no scalar
-    loop); LLVM splits vectors wider than the CPU's registers. Takes the 2-D arrays and row numbers, not row views: a view per rating costs NRT
-    reference counts, atomic operations that stall the SGD loop."""
+    loop); LLVM splits vectors wider than the CPU's registers. Takes the 2-D arrays and row
+    numbers, not row views: a view per rating costs NRT reference counts, atomic operations that
+    stall the SGD loop."""
     if not (isinstance(pu, types.Array) and isinstance(qi, types.Array) and pu.ndim == 2
             and qi.ndim == 2 and pu.layout == "C" and qi.layout == "C" and pu.dtype == qi.dtype
             and isinstance(pu.dtype, types.Float)
@@ -445,9 +447,9 @@ def _normal_icdf(p):
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def normals_from_uniforms(u, out, mean, std):
-    """out[j] = mean + std * Φ⁻¹(u[j] + 2⁻⁵⁴) for uniforms u in [0, 1) on the 2⁻⁵³ grid (numpy's
-    ``Generator.random``: the half-step shift makes them symmetric in (0, 1), and the tails are
-    computed from exact distances to 0 and 1); out float32 or float64. Two passes: the central
+    """out[j] = mean + std * Φ⁻¹(u[j] + 2⁻⁵⁴) for uniforms u in [0, 1) on the 2⁻⁵³ grid
+    (numpy's ``Generator.random``: the half-step shift makes them symmetric in (0, 1); tails
+    from exact distances to 0 and 1); out float32 or float64. Two passes: the central
     formula for every j without a branch (95% of them), then the tails (30% faster than one
     pass with the branch)."""
     ft = out.dtype.type
