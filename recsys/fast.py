@@ -558,7 +558,8 @@ def _normal(seq, mean, std, shape, ft, out=None):
     release the GIL, so two threads fill two chunks.
 
     ``out``: a 2-D array of ``shape[0]`` rows and at least ``shape[1]`` columns (padded rows for
-    the SGD kernels) whose first ``shape[1]`` columns get the same numbers; returned."""
+    the SGD kernels) whose first ``shape[1]`` columns get the same numbers and the others zeros;
+    returned."""
     from concurrent.futures import ThreadPoolExecutor
 
     n, k = shape
@@ -578,6 +579,8 @@ def _normal(seq, mean, std, shape, ft, out=None):
             gen.random(out=u)  # the chunk's stream in row-major order, whatever the batches
             K.normals_from_uniforms(u, normals[:len(u)], float(mean), float(std))
             out[lo:hi, :k] = normals[:len(u)].reshape(hi - lo, k)
+            if out.shape[1] > k:
+                out[lo:hi, k:] = 0  # padding, while the rows are in cache
 
     if n * k < 1_000_000:
         for c in range(INIT_CHUNKS):
@@ -608,16 +611,17 @@ def _line_rows(a, ft):
     return out
 
 
-def _line_rows_empty(n, k, ft):
-    """``_line_rows``' array for n rows of k values: the padding columns zero, the first k
-    columns not set."""
+def _line_rows_empty(n, k, ft, zero=True):
+    """``_line_rows``' array for n rows of k values: the first k columns not set, the padding
+    columns zero (``zero=False``: not set either; the caller writes them)."""
     size = np.dtype(ft).itemsize
     line = K.VECTOR_BYTES // size
     width = -(-k // line) * line
     buf = np.empty(n * width + line, dtype=ft)
     start = (-buf.ctypes.data % K.VECTOR_BYTES) // size
     out = buf[start:start + n * width].reshape(n, width)
-    out[:, k:] = 0
+    if zero:
+        out[:, k:] = 0
     return out
 
 
@@ -693,9 +697,9 @@ class FastSVD(_FastMF):
         if mode == "parallel":  # drawn into the kernels' padded rows; pu, qi filled by sync
             seq_pu, seq_qi = _seed_sequence(self.random_state).spawn(2)
             work_pu = _normal(seq_pu, self.init_mean, self.init_std_dev, (n_users, k), ft,
-                              out=_line_rows_empty(n_users, k, ft))
+                              out=_line_rows_empty(n_users, k, ft, zero=False))
             work_qi = _normal(seq_qi, self.init_mean, self.init_std_dev, (n_items, k), ft,
-                              out=_line_rows_empty(n_items, k, ft))
+                              out=_line_rows_empty(n_items, k, ft, zero=False))
             pu = np.empty((n_users, k), dtype=ft)
             qi = np.empty((n_items, k), dtype=ft)
         else:  # Surprise's initialisation, for Surprise's numbers (float32: rounded to float32)

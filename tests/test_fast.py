@@ -687,7 +687,7 @@ def test_parallel_initial_factors_are_normal_and_do_not_depend_on_threads():
     for rows in (12_000, 50):  # on 2 threads and on one
         want = fast._normal(np.random.SeedSequence(11), 0.0, 0.1, (rows, 100), np.float64)
         padded = fast._normal(np.random.SeedSequence(11), 0.0, 0.1, (rows, 100), np.float64,
-                              out=fast._line_rows_empty(rows, 100, np.float64))
+                              out=fast._line_rows_empty(rows, 100, np.float64, zero=False))
         assert padded.shape[1] >= 100 and padded.ctypes.data % K.VECTOR_BYTES == 0
         np.testing.assert_array_equal(padded[:, :100], want)
         assert not padded[:, 100:].any()
