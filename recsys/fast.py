@@ -307,8 +307,8 @@ def _id_counts(ids, n, what):
     lo, hi = int(lo), int(hi)
     if lo < 0 or hi >= n:
         raise InputError(f"{what} id out of range 0..{n - 1}", value=lo if lo < 0 else hi)
-    if counts is None:
-        counts = K.id_counts(np.require(ids, np.int32, ["C", "W"]), n)
+    if counts is None:  # ids checked: numpy's count, without narrowing them first
+        counts = np.bincount(ids.astype(np.intp, copy=False), minlength=n)
     return counts
 
 
@@ -497,13 +497,12 @@ class _FastMF(AlgoBase):
         # both cores, unless the ratings are few (a parallel region costs a wake-up of the other
         # core: 27 ms against 1.3 ms for ml-100k's layout on one core when another process holds
         # it) or another fit has them; the layout is the same either way
-        if len(us) >= SERIAL_LAYOUT_BELOW and _PARALLEL_LOCK.acquire(blocking=False):
-            try:
-                bus, bits, brs, starts = K.block_layout(us, its, rs, uf, ig, nb, m)
-            finally:
-                _PARALLEL_LOCK.release()
+        args = (us, its, rs, uf, ig, nb, m)
+        if len(us) >= SERIAL_LAYOUT_BELOW:
+            bus, bits, brs, starts = _parallel_or_serial(K.block_layout, K.block_layout_serial,
+                                                         args, args)
         else:
-            bus, bits, brs, starts = K.block_layout_serial(us, its, rs, uf, ig, nb, m)
+            bus, bits, brs, starts = K.block_layout_serial(*args)
         return bus, bits, brs, starts, nb
 
     #: FastSVD: seconds of the last fit by stage: prepare (checks, sort, counts), init (initial
@@ -857,7 +856,6 @@ def warm_up() -> float:
         algo.predict_arrays(us, its)
     K.stable_order(us, 7)
     K.id_counts_checked(us, 7, 2)  # the checks' parallel count (fits of 1M ratings or more)
-    K.id_counts(us, 7)  # their count of ids given in another integer type
     ug = np.zeros(7, dtype=np.int32)
     ig = np.zeros(5, dtype=np.int32)
     for r in (rs.astype(np.float64), rs):  # the layouts of fits above and below 1M ratings
