@@ -71,6 +71,9 @@ from .errors import InputError
 PARALLEL_THRESHOLD = 1_000_000
 #: parallel mode lays out fewer ratings than this on the calling thread (1.3 ms for ml-100k)
 SERIAL_LAYOUT_BELOW = 1_000_000
+#: parallel mode's rating sum (check and global mean) is added in this many chunks, whatever the
+#: threads: the mean, and so the model, does not depend on the machine or its load
+SUM_CHUNKS = 8
 MODES = ("auto", "exact", "bitwise", "parallel")
 
 # numba's default (workqueue) threading layer aborts the process when two threads launch parallel
@@ -301,7 +304,7 @@ def _id_counts(ids, n, what):
     elif len(ids) >= 1_000_000:
         counts, lo, hi = _parallel_or_serial(
             K.id_counts_checked, K.id_counts_checked_serial,
-            (ids, n, max(1, int(numba.get_num_threads()))), (ids, n))
+            (ids, n, max(int(numba.get_num_threads()), 1 + len(ids) // 2**31)), (ids, n))
     else:
         counts, lo, hi = K.id_counts_checked_serial(ids, n)
     lo, hi = int(lo), int(hi)
@@ -422,10 +425,19 @@ class _FastMF(AlgoBase):
             rs = np.require(rs, np.float32, ["C", "W"])
         else:
             rs = np.require(rs, np.float64, ["C", "W"])
-        if not np.isfinite(rs).all():
-            raise InputError("rating is not a finite number")
+        total = None
+        if len(rs) >= SERIAL_LAYOUT_BELOW and self.resolved_mode(len(rs)) == "parallel":
+            # one parallel pass for the check and the mean (parallel mode's mean need not be
+            # numpy's pairwise sum: no equality with Surprise is promised there)
+            total = float(_parallel_or_serial(K.ratings_sum, K.ratings_sum_serial,
+                                              (rs, SUM_CHUNKS), (rs, SUM_CHUNKS)))
+        if total is None or not np.isfinite(total):  # a NaN or inf (or an overflowing sum)
+            if not np.isfinite(rs).all():
+                raise InputError("rating is not a finite number")
+            total = None
         if global_mean is None:
-            global_mean = float(np.mean(rs, dtype=np.float64))
+            global_mean = (total / len(rs) if total is not None
+                           else float(np.mean(rs, dtype=np.float64)))
         self.trainset = ArrayTrainset(user_counts, item_counts, float(global_mean),
                                       tuple(rating_scale), user_ids, item_ids)
         self.bu = self.bi = None
@@ -567,6 +579,7 @@ def _normal(seq, mean, std, shape, ft, out=None):
     bounds = np.linspace(0, n, INIT_CHUNKS + 1).astype(np.int64)
     streams = seq.spawn(INIT_CHUNKS)
     rows = max(1, _INIT_BATCH // max(k, 1))  # whole rows a batch
+    rows = max(1, min(rows, int(np.diff(bounds).max())))  # small matrices: small buffers
 
     def fill(c):
         gen = np.random.Generator(np.random.PCG64(streams[c]))
@@ -856,6 +869,9 @@ def warm_up() -> float:
         algo.predict_arrays(us, its)
     K.stable_order(us, 7)
     K.id_counts_checked(us, 7, 2)  # the checks' parallel count (fits of 1M ratings or more)
+    for r in (rs.astype(np.float64), rs):  # parallel mode's rating sum (1M ratings or more)
+        K.ratings_sum(r, SUM_CHUNKS)
+        K.ratings_sum_serial(r, SUM_CHUNKS)
     ug = np.zeros(7, dtype=np.int32)
     ig = np.zeros(5, dtype=np.int32)
     for r in (rs.astype(np.float64), rs):  # the layouts of fits above and below 1M ratings

@@ -529,39 +529,34 @@ def _chunk_bounds(n, n_chunks, t):
 
 
 @njit(cache=True, nogil=True)
-def _bucket_keys(user_fine, item_group, n_blocks, m):
-    """Per-user and per-item keys of a rating's bucket (``_bucket``): ukey[u] packs the user's
-    group g = user_fine[u] // m (high 32 bits) and fine group f = user_fine[u] (low 32 bits),
-    ikey[i] is the item's group. Precomputed so that the passes over the ratings make no integer
-    division (4 ns a rating)."""
-    ukey = np.empty(user_fine.shape[0], dtype=np.int64)
-    for u in range(user_fine.shape[0]):
-        f = np.int64(user_fine[u])
-        ukey[u] = ((f // m) << 32) | f
-    ikey = np.empty(item_group.shape[0], dtype=np.int64)
-    for i in range(item_group.shape[0]):
-        ikey[i] = np.int64(item_group[i])
-    return ukey, ikey
+def _group_of_fine(n_blocks, m):
+    """Block user group of each fine user group f: f // m (a table, so that the passes over the
+    ratings make no integer division: 4 ns a rating)."""
+    gtab = np.empty(n_blocks * m, dtype=np.int32)
+    for f in range(n_blocks * m):
+        gtab[f] = f // m
+    return gtab
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _bucket(uk, ik, n_blocks, m):
-    """Bucket of a rating with keys uk, ik: its block, stage by stage (the block of user group g
-    and item group c is updated in stage s = (c - g) mod B; blocks are stored s * B + g, so a
-    stage is one contiguous range), then the user's fine group in the block's user group."""
-    g = uk >> 32
-    f = uk & 0xFFFFFFFF
-    d = ik - g
+def _bucket(f, c, gtab, n_blocks, m):
+    """Bucket of a rating of a user in fine group f and an item in group c: its block, stage by
+    stage (the block of user group g = f // m and item group c is updated in stage s = (c - g)
+    mod B; blocks are stored s * B + g, so a stage is one contiguous range), then the user's fine
+    group in the block's user group. The passes read the callers' int32 group arrays directly
+    (4 bytes a user: 1.5 MB at 384K users, in a core's L2; a packed int64 key a user was 3 MB,
+    and its reads missed L2)."""
+    d = c - gtab[f]
     if d < 0:
         d += n_blocks
     return d * n_blocks * m + f
 
 
 @njit(cache=True, nogil=True)
-def _count_buckets(us, its, ukey, ikey, n_blocks, m, cnt, lo, hi):
+def _count_buckets(us, its, user_fine, item_group, gtab, n_blocks, m, cnt, lo, hi):
     """cnt[k] += ratings lo..hi-1 in bucket k."""
     for j in range(lo, hi):
-        cnt[_bucket(ukey[us[j]], ikey[its[j]], n_blocks, m)] += 1
+        cnt[_bucket(user_fine[us[j]], item_group[its[j]], gtab, n_blocks, m)] += 1
 
 
 @njit(cache=True, nogil=True)
@@ -581,12 +576,13 @@ def _bucket_places(cnt):
 
 
 @njit(cache=True, nogil=True)
-def _scatter_buckets(us, its, rs, ukey, ikey, n_blocks, m, place, lo, hi, tu, ti, tr):
+def _scatter_buckets(us, its, rs, user_fine, item_group, gtab, n_blocks, m, place, lo, hi, tu, ti,
+                     tr):
     """Writes ratings lo..hi-1 to their places by bucket (place[k]: this chunk's next place)."""
     for j in range(lo, hi):
         u = us[j]
         i = its[j]
-        k = _bucket(ukey[u], ikey[i], n_blocks, m)
+        k = _bucket(user_fine[u], item_group[i], gtab, n_blocks, m)
         p = place[k]
         place[k] = p + 1
         tu[p] = u
@@ -627,16 +623,17 @@ def _block_layout_chunks(us, its, rs, user_fine, item_group, n_blocks, m, n_chun
     """``block_layout`` with ``n_chunks`` chunks; the passes run in parallel (see there)."""
     n = us.shape[0]
     nk = n_blocks * n_blocks * m
-    ukey, ikey = _bucket_keys(user_fine, item_group, n_blocks, m)
+    gtab = _group_of_fine(n_blocks, m)
     cnt = np.zeros((n_chunks, nk), dtype=np.int64)
     for t in prange(n_chunks):
         lo, hi = _chunk_bounds(n, n_chunks, t)
-        _count_buckets(us, its, ukey, ikey, n_blocks, m, cnt[t], lo, hi)
+        _count_buckets(us, its, user_fine, item_group, gtab, n_blocks, m, cnt[t], lo, hi)
     bstarts = _bucket_places(cnt)
     tu, ti, tr = np.empty_like(us), np.empty_like(its), np.empty_like(rs)
     for t in prange(n_chunks):
         lo, hi = _chunk_bounds(n, n_chunks, t)
-        _scatter_buckets(us, its, rs, ukey, ikey, n_blocks, m, cnt[t], lo, hi, tu, ti, tr)
+        _scatter_buckets(us, its, rs, user_fine, item_group, gtab, n_blocks, m, cnt[t], lo, hi,
+                         tu, ti, tr)
     for k in prange(nk):
         _sort_bucket_by_user(tu, ti, tr, user_fine, n_blocks, m, bstarts, k)
     return tu, ti, tr, bstarts[::m].copy()
@@ -667,13 +664,13 @@ def block_layout_serial(us, its, rs, user_fine, item_group, n_blocks, m):
     own, not the parallel one compiled again: two dispatchers of one function share numba's
     cache entry, and the serial one then loaded the parallel code."""
     nk = n_blocks * n_blocks * m
-    ukey, ikey = _bucket_keys(user_fine, item_group, n_blocks, m)
+    gtab = _group_of_fine(n_blocks, m)
     cnt = np.zeros((1, nk), dtype=np.int64)
-    _count_buckets(us, its, ukey, ikey, n_blocks, m, cnt[0], 0, us.shape[0])
+    _count_buckets(us, its, user_fine, item_group, gtab, n_blocks, m, cnt[0], 0, us.shape[0])
     bstarts = _bucket_places(cnt)
     tu, ti, tr = np.empty_like(us), np.empty_like(its), np.empty_like(rs)
-    _scatter_buckets(us, its, rs, ukey, ikey, n_blocks, m, cnt[0], 0, us.shape[0], tu, ti,
-                     tr)
+    _scatter_buckets(us, its, rs, user_fine, item_group, gtab, n_blocks, m, cnt[0], 0,
+                     us.shape[0], tu, ti, tr)
     for k in range(nk):
         _sort_bucket_by_user(tu, ti, tr, user_fine, n_blocks, m, bstarts, k)
     return tu, ti, tr, bstarts[::m].copy()
@@ -681,17 +678,36 @@ def block_layout_serial(us, its, rs, user_fine, item_group, n_blocks, m):
 
 @njit(cache=True, nogil=True)
 def _count_range(ids, n, counts, lo, hi):
-    """counts[id] += 1 for ids[lo:hi] inside [0, n); returns (smallest id, largest id)."""
-    small = ids[lo] if hi > lo else 0
-    large = small
+    """counts[id] += 1 for ids[lo:hi] inside [0, n); returns (smallest id, largest id).
+
+    Counts runs of equal ids in a register and adds each run once: in a file sorted by item
+    (Netflix's, by movie) or by user, a counter incremented rating after rating is a chain of
+    store-to-load dependencies (24 ms for 19.2M item ids sorted, 7.7 ms by runs, 2 threads)."""
+    if hi <= lo:
+        return 0, 0
+    prev = ids[lo]
+    small = prev
+    large = prev
+    run = 0
     for j in range(lo, hi):
         x = ids[j]
-        if x < small:
-            small = x
-        if x > large:
-            large = x
-        if x >= 0 and x < n:
-            counts[x] += 1
+        if x == prev:
+            run += 1
+        else:
+            if prev < small:
+                small = prev
+            if prev > large:
+                large = prev
+            if prev >= 0 and prev < n:
+                counts[prev] += run
+            prev = x
+            run = 1
+    if prev < small:
+        small = prev
+    if prev > large:
+        large = prev
+    if prev >= 0 and prev < n:
+        counts[prev] += run
     return small, large
 
 
@@ -699,17 +715,19 @@ def _count_range(ids, n, counts, lo, hi):
 def id_counts_checked(ids, n, n_chunks):
     """``(counts, smallest, largest)``: how often each id in [0, n) occurs (int64, length n) and
     the range of all ids (ids outside [0, n) are not counted: the caller raises). One pass, the
-    ids cut into ``n_chunks`` chunks counted in parallel, each with its own counters (summed in
-    chunk order: the same counts for any number of chunks)."""
+    ids cut into ``n_chunks`` chunks counted in parallel, each with its own int32 counters
+    (summed in chunk order: the same counts for any number of chunks; a chunk must hold fewer
+    than 2**31 ids). int32 counters: 1.5 MB for 384K users fit a core's L2, int64 ones did not
+    (38 against 26 ms for 19.2M user ids on 2 threads)."""
     m = ids.shape[0]
-    part = np.zeros((n_chunks, n), dtype=np.int64)
+    part = np.zeros((n_chunks, n), dtype=np.int32)
     small = np.zeros(n_chunks, dtype=np.int64)
     large = np.zeros(n_chunks, dtype=np.int64)
     for t in prange(n_chunks):
         lo, hi = _chunk_bounds(m, n_chunks, t)
         if hi > lo:
             small[t], large[t] = _count_range(ids, n, part[t], lo, hi)
-    counts = part[0].copy()
+    counts = part[0].astype(np.int64)
     for t in range(1, n_chunks):
         counts += part[t]
     lo_all = small[0]
@@ -729,6 +747,45 @@ def id_counts_checked_serial(ids, n):
     counts = np.zeros(n, dtype=np.int64)
     small, large = _count_range(ids, n, counts, 0, ids.shape[0])
     return counts, np.int64(small), np.int64(large)
+
+
+@njit(cache=True, nogil=True, fastmath={"reassoc", "nsz", "contract"})
+def _sum_range(rs, lo, hi):
+    """Sum of rs[lo:hi] in float64 (vectorised: the order of additions is the compiler's)."""
+    s = 0.0
+    for j in range(lo, hi):
+        s += np.float64(rs[j])
+    return s
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def ratings_sum(rs, n_chunks):
+    """Sum of the ratings in float64, in one parallel pass: ``n_chunks`` chunk sums added in
+    chunk order (the same value for any thread count; not numpy's pairwise order). A NaN or an
+    infinity among them makes it non-finite, so the caller checks finiteness on it and scans
+    the values (``np.isfinite``) only then: one pass instead of two (``np.isfinite(...).all()``
+    and ``np.mean`` took 13 + 14 ms for 19.2M float32 ratings)."""
+    m = rs.shape[0]
+    part = np.zeros(n_chunks, dtype=np.float64)
+    for t in prange(n_chunks):
+        lo, hi = _chunk_bounds(m, n_chunks, t)
+        part[t] = _sum_range(rs, lo, hi)
+    total = 0.0
+    for t in range(n_chunks):
+        total += part[t]
+    return total
+
+
+@njit(cache=True, nogil=True)
+def ratings_sum_serial(rs, n_chunks):
+    """``ratings_sum`` on the calling thread: the same chunks, so the same value (a function of
+    its own: see ``block_layout_serial``)."""
+    m = rs.shape[0]
+    total = 0.0
+    for t in range(n_chunks):
+        lo, hi = _chunk_bounds(m, n_chunks, t)
+        total += _sum_range(rs, lo, hi)
+    return total
 
 
 @njit(cache=True, nogil=True)

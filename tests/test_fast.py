@@ -711,6 +711,20 @@ def test_id_counts_check_every_id_and_count_them():
         counts, lo, hi = K.id_counts_checked(ids, 5000, chunks)
         np.testing.assert_array_equal(counts, want)
         assert (lo, hi) == (ids.min(), ids.max())
+    # runs of equal ids (a file sorted by item, or by user) are counted run by run: the same
+    # counts and range, for runs cut by chunk ends, a run at each end, and a single id
+    for runny in (np.sort(ids), np.repeat(np.array([7, 3, 3, 4999, 0], np.int32),
+                                          [5, 400_000, 1, 3, 800_000]),
+                  np.full(1_100_000, 42, np.int32)):
+        want_r = np.bincount(runny, minlength=5000)
+        for chunks in (1, 2, 3):
+            counts, lo, hi = K.id_counts_checked(runny, 5000, chunks)
+            np.testing.assert_array_equal(counts, want_r)
+            assert (lo, hi) == (runny.min(), runny.max())
+        counts, lo, hi = K.id_counts_checked_serial(runny, 5000)
+        np.testing.assert_array_equal(counts, want_r)
+        assert (lo, hi) == (runny.min(), runny.max())
+        np.testing.assert_array_equal(_id_counts(runny, 5000, "user"), want_r)
     for bad, where in ((5000, -1), (-3, 0), (70000, 600_000)):
         wrong = ids.copy()
         wrong[where] = bad
@@ -743,3 +757,41 @@ def test_parallel_mode_checks_the_cores_only_before_measuring():
     assert checks == [0]  # one probe of the parallel way, at the start
     assert ways[:2] == ["parallel", "serial"] and ways[2:8] == ["parallel"] * 6
     assert ways.count("parallel") >= 17  # the rest: parallel, but for a re-measured serial stage
+
+
+def test_parallel_mode_sums_ratings_in_one_pass_and_still_rejects_non_finite(monkeypatch):
+    """Parallel mode (from SERIAL_LAYOUT_BELOW ratings) checks finiteness and takes the global
+    mean from one chunked float64 sum: the same value on any thread count or way (parallel or
+    serial), within float64 rounding of numpy's mean; a NaN or an infinity is still refused."""
+    from recsys import fast
+    from recsys import fast_kernels as K
+    from recsys.errors import InputError
+
+    rng = np.random.default_rng(8)
+    rs = rng.integers(1, 6, 100_003).astype(np.float32) * np.float32(0.5)
+    want = float(np.sum(rs, dtype=np.float64))
+    assert want == np.sum(rs.astype(np.float64))  # halves of small integers: exact sums
+    for r in (rs, rs.astype(np.float64)):
+        for chunks in (1, 3, fast.SUM_CHUNKS):
+            assert K.ratings_sum(r, chunks) == K.ratings_sum_serial(r, chunks) == want
+    monkeypatch.setattr(fast, "SERIAL_LAYOUT_BELOW", 1000)
+    us = rng.integers(0, 300, len(rs)).astype(np.int32)
+    its = rng.integers(0, 200, len(rs)).astype(np.int32)
+    for dtype in ("float32", "float64"):
+        algo = FastSVD(n_factors=2, n_epochs=1, mode="parallel", dtype=dtype, random_state=0)
+        algo.fit_arrays(us, its, rs)
+        assert algo.trainset.global_mean == want / len(rs)
+        exact = FastSVD(n_factors=2, n_epochs=1, mode="exact", dtype=dtype).fit_arrays(us, its, rs)
+        assert exact.trainset.global_mean == pytest.approx(want / len(rs), rel=1e-15)
+        for bad in (np.nan, np.inf, -np.inf):
+            wrong = rs.copy()
+            wrong[54_321] = bad
+            with pytest.raises(InputError, match="not a finite number"):
+                FastSVD(n_factors=2, n_epochs=1, mode="parallel", dtype=dtype).fit_arrays(
+                    us, its, wrong)
+    # float64 ratings whose sum overflows are finite: not refused (numpy's mean then decides)
+    huge = np.full(2000, 1e308)
+    algo = FastSVD(n_factors=2, n_epochs=1, mode="parallel", random_state=0)
+    with np.errstate(over="ignore"):
+        algo.fit_arrays(us[:2000], its[:2000], huge, rating_scale=(0.0, 1e308))
+    assert np.isinf(algo.trainset.global_mean)
