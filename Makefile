@@ -12,7 +12,10 @@ UV_VERSION ?= 0.13.8
 .PHONY: run test data venv warm bench clean
 
 # (Re)build the venv when it is missing or requirements.txt changed; uv if it can, pip if not
-# (or if uv fails).
+# (or if uv fails). uv with --compile-bytecode, as pip does by default: without .pyc files (and
+# with PYTHONDONTWRITEBYTECODE set, as on CI machines) every process compiled numba's and scipy's
+# sources again: 2.2 s against 0.65 s to import the engine and load ml-100k, 0.85 against 0.38 s
+# for the kernels' warm-up box.
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	@uv=""; \
@@ -22,7 +25,7 @@ $(STAMP): requirements.txt
 	    uv=$(VENV)/bin/uv; fi; \
 	fi; \
 	if [ -n "$$uv" ] && echo "installing requirements.txt with uv" && \
-	   $$uv pip install -q --python $(PY) -r requirements.txt; then :; \
+	   $$uv pip install -q --compile-bytecode --python $(PY) -r requirements.txt; then :; \
 	else \
 	  echo "installing requirements.txt with pip"; \
 	  $(PY) -m pip install -q --disable-pip-version-check -r requirements.txt; \
