@@ -118,7 +118,8 @@ class _BlockEpochs:
     busy core) is hardly ever re-tried. When another fit holds the parallel kernels (one at a time:
     numba's workqueue layer), or when a measurement of the parallel way is due while every other
     core is running something else (``other_cores_busy``: 16 us), the rest of the epoch runs on
-    the calling thread instead of waiting. ``counts`` says how many units ran each way.
+    the calling thread instead of waiting; after a check that found them busy, the next one
+    waits for ``CHECK_GAP`` seconds of serial work. ``counts`` says how many units ran each way.
 
     ``run(way, lo, hi)`` runs units ``lo..hi-1`` of an epoch (of ``len(sizes)``) with ``way``
     "parallel" or "serial"; ``sizes[unit]`` is a unit's number of ratings.
@@ -126,6 +127,11 @@ class _BlockEpochs:
 
     PROBE_BUDGET = 20.0
     MIN_GAP = 4
+    #: seconds of work on the calling thread, after a check found the other cores busy, before
+    #: the next check: under load a read of /proc/loadavg took ~40 us, 0.8 ms of an ml-100k fit
+    #: when made every epoch; this bounds the checks to ~0.2% of the time, and the speed lost
+    #: when the cores free up to one such gap
+    CHECK_GAP = 0.02
 
     def __init__(self, run, sizes, plan=None, clock=time.perf_counter,
                  other_cores_busy=_other_cores_busy):
@@ -139,6 +145,16 @@ class _BlockEpochs:
         self.spent, self.since = 0.0, 0  # on the best way since the last probe
         self.plan = None if plan is None else list(plan)  # forced ways per unit (tests, warm-up)
         self.clock = clock
+        self.serial_since_busy = float("inf")  # seconds on one thread since cores were busy
+
+    def _cores_busy(self) -> bool:
+        """``other_cores_busy()``, or True without a read within ``CHECK_GAP`` seconds of
+        serial work after a read that said busy."""
+        if self.serial_since_busy < self.CHECK_GAP:
+            return True
+        busy = self.other_cores_busy()
+        self.serial_since_busy = 0.0 if busy else float("inf")
+        return busy
 
     def _best(self):
         known = {w: r for w, r in self.rate.items() if r is not None}
@@ -174,7 +190,7 @@ class _BlockEpochs:
                 # forced: as planned; else not behind another fit holding the cores' kernel, nor
                 # a measurement on cores that other work holds (checked only before measuring:
                 # just after a parallel call numba's own workers can still count as runnable)
-                locked = forced or not (one and self.other_cores_busy())
+                locked = forced or not (one and self._cores_busy())
                 locked = locked and _PARALLEL_LOCK.acquire(blocking=forced)
                 if not locked:
                     way, hi = "serial", n  # the rest of the epoch
@@ -185,6 +201,8 @@ class _BlockEpochs:
             finally:
                 if locked:
                     _PARALLEL_LOCK.release()
+            if way == "serial":
+                self.serial_since_busy += seconds
             if way == self._best():
                 self.spent += seconds
                 self.since += hi - lo

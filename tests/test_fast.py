@@ -759,6 +759,36 @@ def test_parallel_mode_checks_the_cores_only_before_measuring():
     assert ways.count("parallel") >= 17  # the rest: parallel, but for a re-measured serial stage
 
 
+def test_parallel_mode_reads_the_load_again_only_after_some_serial_work():
+    """After a check found the other cores busy, the next check waits for CHECK_GAP seconds of
+    work on the calling thread (a read of /proc/loadavg cost ~40 us under load): 20 epochs of
+    4 ms make 4 checks, not 20; once the cores are free again, the next probe runs parallel."""
+    from recsys.fast import _BlockEpochs
+
+    now, ways, checks = [0.0], [], []
+    busy = [True]
+
+    def run(way, lo, hi):
+        ways.extend([way] * (hi - lo))
+        now[0] += (hi - lo) * 0.001
+
+    def other_cores_busy():
+        checks.append(len(ways))
+        return busy[0]
+
+    sched = _BlockEpochs(run, [1000] * 4, clock=lambda: now[0], other_cores_busy=other_cores_busy)
+    sched.threads = 2
+    assert sched.CHECK_GAP == 0.02
+    for _ in range(20):
+        sched()
+    assert ways == ["serial"] * 80
+    assert checks == [0, 20, 40, 60]  # every 5 epochs of 4 ms
+    busy[0] = False
+    for _ in range(5):
+        sched()
+    assert checks[4:] == [80] and ways[80] == "parallel"
+
+
 def test_parallel_mode_sums_ratings_in_one_pass_and_still_rejects_non_finite(monkeypatch):
     """Parallel mode (from SERIAL_LAYOUT_BELOW ratings) checks finiteness and takes the global
     mean from one chunked float64 sum: the same value on any thread count or way (parallel or
