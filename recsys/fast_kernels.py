@@ -676,6 +676,14 @@ def block_layout_serial(us, its, rs, user_fine, item_group, n_blocks, m):
     return tu, ti, tr, bstarts[::m].copy()
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _add_run(counts, n, x, run, small, large):
+    """counts[x] += run if x lies in [0, n); returns (small, large) widened to x."""
+    if x >= 0 and x < n:
+        counts[x] += run
+    return min(small, x), max(large, x)
+
+
 @njit(cache=True, nogil=True)
 def _count_range(ids, n, counts, lo, hi):
     """counts[id] += 1 for ids[lo:hi] inside [0, n); returns (smallest id, largest id).
@@ -694,21 +702,10 @@ def _count_range(ids, n, counts, lo, hi):
         if x == prev:
             run += 1
         else:
-            if prev < small:
-                small = prev
-            if prev > large:
-                large = prev
-            if prev >= 0 and prev < n:
-                counts[prev] += run
+            small, large = _add_run(counts, n, prev, run, small, large)
             prev = x
             run = 1
-    if prev < small:
-        small = prev
-    if prev > large:
-        large = prev
-    if prev >= 0 and prev < n:
-        counts[prev] += run
-    return small, large
+    return _add_run(counts, n, prev, run, small, large)
 
 
 @njit(cache=True, nogil=True, parallel=True)
