@@ -4,6 +4,12 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PORT   ?= 8501
+# The venv's own processes write .pyc files even where PYTHONDONTWRITEBYTECODE is set (as on this
+# project's CI machines): uv installs without them, and without them every process compiled
+# numba's and scipy's sources again (2.2 s against 0.65 s to import the engine and load ml-100k;
+# 0.85 against 0.38 s for the warm-up box). Only what is imported gets compiled, once; uv's
+# --compile-bytecode compiles everything and made a fresh clone's `make run` 16 s slower.
+PYRUN  := env -u PYTHONDONTWRITEBYTECODE $(PY)
 # Installer for requirements.txt: auto = uv when it is on PATH or installable into the venv (the
 # `uv` package on PyPI; ~9x faster than pip from a fresh venv), else pip. INSTALLER=pip forces pip.
 INSTALLER  ?= auto
@@ -12,10 +18,7 @@ UV_VERSION ?= 0.13.8
 .PHONY: run test data venv warm bench clean
 
 # (Re)build the venv when it is missing or requirements.txt changed; uv if it can, pip if not
-# (or if uv fails). uv with --compile-bytecode, as pip does by default: without .pyc files (and
-# with PYTHONDONTWRITEBYTECODE set, as on CI machines) every process compiled numba's and scipy's
-# sources again: 2.2 s against 0.65 s to import the engine and load ml-100k, 0.85 against 0.38 s
-# for the kernels' warm-up box.
+# (or if uv fails).
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	@uv=""; \
@@ -25,7 +28,7 @@ $(STAMP): requirements.txt
 	    uv=$(VENV)/bin/uv; fi; \
 	fi; \
 	if [ -n "$$uv" ] && echo "installing requirements.txt with uv" && \
-	   $$uv pip install -q --compile-bytecode --python $(PY) -r requirements.txt; then :; \
+	   $$uv pip install -q --python $(PY) -r requirements.txt; then :; \
 	else \
 	  echo "installing requirements.txt with pip"; \
 	  $(PY) -m pip install -q --disable-pip-version-check -r requirements.txt; \
@@ -43,16 +46,16 @@ data: $(STAMP)
 # Compile the fast engine's numba kernels into their disk cache (recsys/__pycache__, git-ignored)
 # now, so the app's first model page and the tests load them instead of compiling (~10-20 s).
 warm: $(STAMP)
-	$(PY) -m recsys warm
+	$(PYRUN) -m recsys warm
 
 run: data warm
-	$(PY) -m streamlit run app.py --server.port $(PORT) --browser.gatherUsageStats false
+	$(PYRUN) -m streamlit run app.py --server.port $(PORT) --browser.gatherUsageStats false
 
 test: data warm
-	$(PY) -m pytest
+	$(PYRUN) -m pytest
 
 bench: data warm
-	$(PY) -m recsys bench
+	$(PYRUN) -m recsys bench
 
 clean:
 	rm -rf $(VENV) data/.cache tests/artifacts

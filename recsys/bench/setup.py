@@ -43,8 +43,7 @@ def _venv_install(installer: str, workdir: str) -> float:
             subprocess.run([py, "-m", "pip", "install", "-q", "--disable-pip-version-check",
                             f"uv=={_uv_version()}"], check=True, env=env)
             uv = os.path.join(venv, "bin", "uv")
-        subprocess.run([uv, "pip", "install", "-q", "--compile-bytecode", "--python", py, "-r",
-                        req], check=True,
+        subprocess.run([uv, "pip", "install", "-q", "--python", py, "-r", req], check=True,
                        env=env)
     else:
         subprocess.run([py, "-m", "pip", "install", "-q", "--disable-pip-version-check", "-r",
