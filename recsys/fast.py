@@ -439,10 +439,7 @@ class _FastMF(AlgoBase):
             order, _ = K.stable_order(us, n_users)  # parallel mode sorts by block and user
             us, its, rs = us[order], its[order], rs[order]
             del order
-        # float32 ratings stay float32 in parallel mode: its layout writes them in the fit's
-        # type as it reorders them (a float64 copy first cost 40-60 ms at 19.2M ratings)
-        keep32 = rs.dtype == np.float32 and self.resolved_mode(len(us)) == "parallel"
-        if self._float_type() is np.float32 or keep32:
+        if self._float_type() is np.float32:
             rs = np.require(rs, np.float32, ["C", "W"])
         else:
             rs = np.require(rs, np.float64, ["C", "W"])
@@ -530,8 +527,7 @@ class _FastMF(AlgoBase):
         # both cores, unless the ratings are few (a parallel region costs a wake-up of the other
         # core: 27 ms against 1.3 ms for ml-100k's layout on one core when another process holds
         # it) or another fit has them; the layout is the same either way
-        # ratings in the fit's float type (converted as they are scattered)
-        args = (us, its, rs, uf, ig, nb, m, np.empty(len(rs), dtype=self._float_type()))
+        args = (us, its, rs, uf, ig, nb, m)
         if len(us) >= SERIAL_LAYOUT_BELOW:
             bus, bits, brs, starts = _parallel_or_serial(K.block_layout, K.block_layout_serial,
                                                          args, args)
@@ -896,11 +892,9 @@ def warm_up() -> float:
         K.ratings_sum_serial(r, SUM_CHUNKS)
     ug = np.zeros(7, dtype=np.int32)
     ig = np.zeros(5, dtype=np.int32)
-    # the layouts of fits above and below 1M ratings: float64 ratings of float64 fits, float32
-    # ones of float32 fits and (converted as they are scattered) of float64 fits
-    for r, ft in ((rs.astype(np.float64), np.float64), (rs, np.float32), (rs, np.float64)):
-        K.block_layout(us, its, r, ug, ig, 4, 1, np.empty(len(r), dtype=ft))
-        K.block_layout_serial(us, its, r, ug, ig, 4, 1, np.empty(len(r), dtype=ft))
+    for r in (rs.astype(np.float64), rs):  # the layouts of fits above and below 1M ratings
+        K.block_layout(us, its, r, ug, ig, 4, 1)
+        K.block_layout_serial(us, its, r, ug, ig, 4, 1)
     K.baseline_sgd_epoch(us, its, rs.astype(np.float64), np.zeros(7), np.zeros(5), 3.0, 0.005,
                          0.02)   # recsys.baselines.FastBaseline, method "sgd"
     return time.perf_counter() - t0

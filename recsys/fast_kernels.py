@@ -619,7 +619,7 @@ def _sort_bucket_by_user(tu, ti, tr, user_fine, n_blocks, m, bstarts, k):
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def _block_layout_chunks(us, its, rs, user_fine, item_group, n_blocks, m, n_chunks, tr):
+def _block_layout_chunks(us, its, rs, user_fine, item_group, n_blocks, m, n_chunks):
     """``block_layout`` with ``n_chunks`` chunks; the passes run in parallel (see there)."""
     n = us.shape[0]
     nk = n_blocks * n_blocks * m
@@ -629,7 +629,7 @@ def _block_layout_chunks(us, its, rs, user_fine, item_group, n_blocks, m, n_chun
         lo, hi = _chunk_bounds(n, n_chunks, t)
         _count_buckets(us, its, user_fine, item_group, gtab, n_blocks, m, cnt[t], lo, hi)
     bstarts = _bucket_places(cnt)
-    tu, ti = np.empty_like(us), np.empty_like(its)
+    tu, ti, tr = np.empty_like(us), np.empty_like(its), np.empty_like(rs)
     for t in prange(n_chunks):
         lo, hi = _chunk_bounds(n, n_chunks, t)
         _scatter_buckets(us, its, rs, user_fine, item_group, gtab, n_blocks, m, cnt[t], lo, hi,
@@ -639,7 +639,7 @@ def _block_layout_chunks(us, its, rs, user_fine, item_group, n_blocks, m, n_chun
     return tu, ti, tr, bstarts[::m].copy()
 
 
-def block_layout(us, its, rs, user_fine, item_group, n_blocks, m=1, tr=None):
+def block_layout(us, its, rs, user_fine, item_group, n_blocks, m=1):
     """Ratings reordered by block, user by user inside each block (users ascending; each user's
     ratings in input order), and the block offsets. The block of user group ``ug =
     user_fine[u] // m`` and item group ``ig = item_group[i]`` is updated in stage ``s = (ig - ug)
@@ -653,35 +653,22 @@ def block_layout(us, its, rs, user_fine, item_group, n_blocks, m=1, tr=None):
     chunk t after chunks 0..t-1), then by user inside each bucket (buckets in parallel; a
     bucket's users are one fine group, so its counters and writes stay in cache: choose m so
     that a bucket holds ~32K ratings). Four passes over the ratings; the same result for any
-    number of chunks and any m.
-
-    ``tr``: an empty array of ``len(rs)`` for the reordered ratings, of ``rs``'s type or another
-    float type (float32 ratings of a float64 fit are converted as they are scattered, not in a
-    pass of their own: 40-60 ms at 19.2M); default: ``rs``'s type."""
-    if tr is None:
-        tr = np.empty_like(rs)
+    number of chunks and any m."""
     return _block_layout_chunks(us, its, rs, user_fine, item_group, n_blocks, m,
-                                max(1, int(numba.get_num_threads())), tr)
-
-
-def block_layout_serial(us, its, rs, user_fine, item_group, n_blocks, m, tr=None):
-    """``block_layout`` on the calling thread (one chunk; the same result)."""
-    if tr is None:
-        tr = np.empty_like(rs)
-    return _block_layout_serial(us, its, rs, user_fine, item_group, n_blocks, m, tr)
+                                max(1, int(numba.get_num_threads())))
 
 
 @njit(cache=True, nogil=True)
-def _block_layout_serial(us, its, rs, user_fine, item_group, n_blocks, m, tr):
-    """``block_layout_serial``'s kernel. A function of its own, not the parallel one compiled
-    again: two dispatchers of one function share numba's cache entry, and the serial one then
-    loaded the parallel code."""
+def block_layout_serial(us, its, rs, user_fine, item_group, n_blocks, m):
+    """``block_layout`` on the calling thread (one chunk; the same result). A function of its
+    own, not the parallel one compiled again: two dispatchers of one function share numba's
+    cache entry, and the serial one then loaded the parallel code."""
     nk = n_blocks * n_blocks * m
     gtab = _group_of_fine(n_blocks, m)
     cnt = np.zeros((1, nk), dtype=np.int64)
     _count_buckets(us, its, user_fine, item_group, gtab, n_blocks, m, cnt[0], 0, us.shape[0])
     bstarts = _bucket_places(cnt)
-    tu, ti = np.empty_like(us), np.empty_like(its)
+    tu, ti, tr = np.empty_like(us), np.empty_like(its), np.empty_like(rs)
     _scatter_buckets(us, its, rs, user_fine, item_group, gtab, n_blocks, m, cnt[0], 0,
                      us.shape[0], tu, ti, tr)
     for k in range(nk):
