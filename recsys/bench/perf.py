@@ -286,7 +286,7 @@ def big_rows(n_total: int, reps: int) -> list[dict]:
         rows.append({"benchmark": f"fast: SVD k=100, 20 epochs, parallel {name}", "size": size,
                      "seconds": min(ts), "peak_rss_mb": peak,
                      "ratio": f"{ref / min(ts):.2f}x vs before" if ref else "",
-                     "note": f"{_spread(ts)}; set-up {setup:.2f} s = {100 * setup / min(ts):.0f}% "
+                     "note": f"{_spread(ts)}; set-up {setup:.2f} s = {100 * setup / min(ts):.1f}% "
                              f"(prepare {st['prepare']:.2f}, init {st['init']:.2f}, layout "
                              f"{st['layout']:.2f}), epochs {st['epochs']:.2f} s "
                              f"(stages on 2 threads / 1: {best['threads']['parallel']}/"
