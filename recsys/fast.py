@@ -425,7 +425,8 @@ class _FastMF(AlgoBase):
         (``surprise_numbering``, or a ``Ratings``) that is the ``all_ratings()`` order of the
         Trainset Surprise builds from the same list, so the result equals Surprise's.
         ``global_mean`` defaults to the mean of the ratings in that order, computed as Surprise
-        does. ``user_ids``/``item_ids`` (raw ids by inner id) enable ``predict(raw_uid, raw_iid)``.
+        does (parallel mode from ``SERIAL_LAYOUT_BELOW`` ratings: one chunked float64 sum,
+        ``K.ratings_sum``, equal to it within rounding). ``user_ids``/``item_ids`` (raw ids by inner id) enable ``predict(raw_uid, raw_iid)``.
         """
         self._t_fit = time.perf_counter()
         self._check_params()
@@ -435,7 +436,8 @@ class _FastMF(AlgoBase):
         # array would be another numba signature, compiled at first use); copies only when needed
         us = np.require(us, np.int32, ["C", "W"])
         its = np.require(its, np.int32, ["C", "W"])
-        if self.resolved_mode(len(us)) != "parallel" and not K.is_sorted(us):
+        parallel = self.resolved_mode(len(us)) == "parallel"
+        if not parallel and not K.is_sorted(us):
             order, _ = K.stable_order(us, n_users)  # parallel mode sorts by block and user
             us, its, rs = us[order], its[order], rs[order]
             del order
@@ -444,7 +446,7 @@ class _FastMF(AlgoBase):
         else:
             rs = np.require(rs, np.float64, ["C", "W"])
         total = None
-        if len(rs) >= SERIAL_LAYOUT_BELOW and self.resolved_mode(len(rs)) == "parallel":
+        if parallel and len(rs) >= SERIAL_LAYOUT_BELOW:
             # one parallel pass for the check and the mean (parallel mode's mean need not be
             # numpy's pairwise sum: no equality with Surprise is promised there)
             total = float(_parallel_or_serial(K.ratings_sum, K.ratings_sum_serial,
@@ -596,8 +598,8 @@ def _normal(seq, mean, std, shape, ft, out=None):
         out = np.empty(shape, dtype=ft)
     bounds = np.linspace(0, n, INIT_CHUNKS + 1).astype(np.int64)
     streams = seq.spawn(INIT_CHUNKS)
-    rows = max(1, _INIT_BATCH // max(k, 1))  # whole rows a batch
-    rows = max(1, min(rows, int(np.diff(bounds).max())))  # small matrices: small buffers
+    # whole rows a batch; small matrices: buffers no larger than a chunk
+    rows = max(1, min(_INIT_BATCH // max(k, 1), int(np.diff(bounds).max())))
 
     def fill(c):
         gen = np.random.Generator(np.random.PCG64(streams[c]))

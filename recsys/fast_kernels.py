@@ -758,7 +758,8 @@ def _sum_range(rs, lo, hi):
 @njit(cache=True, nogil=True, parallel=True)
 def ratings_sum(rs, n_chunks):
     """Sum of the ratings in float64, in one parallel pass: ``n_chunks`` chunk sums added in
-    chunk order (the same value for any thread count; not numpy's pairwise order). A NaN or an
+    chunk order (for a given ``n_chunks``, the same value on any number of threads; not numpy's
+    pairwise order). A NaN or an
     infinity among them makes it non-finite, so the caller checks finiteness on it and scans
     the values (``np.isfinite``) only then: one pass instead of two (``np.isfinite(...).all()``
     and ``np.mean`` took 13 + 14 ms for 19.2M float32 ratings)."""
