@@ -676,36 +676,33 @@ def block_layout_serial(us, its, rs, user_fine, item_group, n_blocks, m):
     return tu, ti, tr, bstarts[::m].copy()
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _add_run(counts, n, x, run, small, large):
-    """counts[x] += run if x lies in [0, n); returns (small, large) widened to x."""
-    if x >= 0 and x < n:
-        counts[x] += run
-    return min(small, x), max(large, x)
-
-
 @njit(cache=True, nogil=True)
 def _count_range(ids, n, counts, lo, hi):
     """counts[id] += 1 for ids[lo:hi] inside [0, n); returns (smallest id, largest id).
 
-    Counts runs of equal ids in a register and adds each run once: in a file sorted by item
-    (Netflix's, by movie) or by user, a counter incremented rating after rating is a chain of
-    store-to-load dependencies (24 ms for 19.2M item ids sorted, 7.7 ms by runs, 2 threads)."""
+    Adds each run of equal ids once, found by an inner loop: in a file sorted by item (Netflix's,
+    by movie) or by user, a counter incremented rating after rating is a chain of store-to-load
+    dependencies, and in a shuffled one (MovieLens' u.data) the inner loop ends at once, a
+    well-predicted branch. Measured on one thread, 19M ids of 17,770 (``bench``-style script in
+    the commit): sorted 15 ms, shuffled 33 ms; the earlier loop that carried the run in
+    registers took 11 and 319 ms (its shuffled case stalled on every id), a plain
+    ``counts[x] += 1`` 46 and 19 ms."""
     if hi <= lo:
         return 0, 0
-    prev = ids[lo]
-    small = prev
-    large = prev
-    run = 0
-    for j in range(lo, hi):
+    small = ids[lo]
+    large = ids[lo]
+    j = lo
+    while j < hi:
         x = ids[j]
-        if x == prev:
-            run += 1
-        else:
-            small, large = _add_run(counts, n, prev, run, small, large)
-            prev = x
-            run = 1
-    return _add_run(counts, n, prev, run, small, large)
+        k = j + 1
+        while k < hi and ids[k] == x:
+            k += 1
+        if x >= 0 and x < n:
+            counts[x] += k - j
+        small = min(small, x)
+        large = max(large, x)
+        j = k
+    return small, large
 
 
 @njit(cache=True, nogil=True, parallel=True)
