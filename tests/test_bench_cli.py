@@ -37,3 +37,27 @@ def test_warm_command_fills_the_kernel_cache(capsys):
     first, second = (json.loads(l) for l in capsys.readouterr().out.strip().splitlines())
     assert first["seconds"] > 0 and first["cache_dir"]
     assert second["compiled"] == 0  # everything is in memory (or on disk) by now
+
+
+def test_goal5_probe_does_the_kernels_vector_work_without_changing_rows():
+    """The floor probe of ``bench --section perf``: with c = 1 and lr = 0 it leaves the rows as
+    they were (so 2M updates of one row pair cannot overflow or go subnormal), and it returns the
+    sum of the dot products _sgd_rows computed: q_next.p_u + q_next.q_i per rating."""
+    import numpy as np
+
+    from recsys.bench.perf import _probes
+    from recsys.fast import _line_rows
+
+    rng = np.random.default_rng(0)
+    pu = _line_rows(rng.normal(0, .1, (4, 10)), np.float64)
+    qi = _line_rows(rng.normal(0, .1, (5, 10)), np.float64)
+    us = np.array([0, 0, 1, 3], np.int32)
+    its = np.array([2, 4, 4, 0], np.int32)
+    rs = np.array([4.0, 3.0, 5.0, 1.0])
+    before = pu.copy(), qi.copy()
+    got = _probes()(us, its, rs, pu, qi, 3.5, 1.0, 1.0, 0.0)
+    np.testing.assert_array_equal(pu, before[0])
+    np.testing.assert_array_equal(qi, before[1])
+    nxt = list(its[1:]) + [its[-1]]
+    want = sum(qi[i2] @ pu[u] + qi[i2] @ qi[i] for u, i, i2 in zip(us, its, nxt))
+    assert abs(got - want) < 1e-12

@@ -6,6 +6,9 @@ one run, best of N with the spread of the N runs:
 * ml-100k, SVD k=100, 20 epochs, every rating: Surprise, exact float64, exact float32, parallel
   float64 and float32 (goal 5: exact >= 15x Surprise; goal 1: float32), interleaved rounds.
 * held-out RMSE (80/20) of float32 against float64 exact (goal 1: within 0.002).
+* goal 5's budget: the exact fit's set-up and epochs per rating-epoch, the time per rating-epoch
+  that 15x Surprise leaves, and probes doing the exact kernel's vector work per rating without
+  the dependency from one rating to the next (a floor for this update).
 * the same fits while a busy-loop process holds one core (goal 4: parallel never slower than
   exact), with the epochs split between 2 threads and 1, and with every epoch forced onto all
   cores (the behaviour before: every stage waits for both threads).
@@ -112,6 +115,106 @@ def ml100k_rows(reps: int) -> list[dict]:
                      "ratio": f"{rmse[name] - rmse['exact float64']:+.5f}",
                      "note": f"RMSE {rmse[name]:.5f} vs {rmse['exact float64']:.5f}; "
                              f"target |diff| < 0.002 (goal 1)"})
+    return rows
+
+
+# ------------------------------------------------------------------------------ goal 5's floor
+def _probes():
+    """Two kernels doing exactly the exact kernel's vector work per rating (``_sgd_rows``: the
+    same loads, stores and FMAs, the same prefetch), without its dependency from one rating's
+    update to the next rating's error: ``no chain`` takes each error from its own rating alone;
+    ``one row pair`` also points every rating at the same (user, item) rows, all in L1, so only
+    the arithmetic and the stores remain. Bench-only (compiled here, not cached)."""
+    from numba import njit
+
+    from .. import fast_kernels as K
+
+    @njit(nogil=True, fastmath=K._FM)
+    def no_chain(us, its, rs, pu, qi, mu, c_p, c_q, lr):
+        n = rs.shape[0]
+        q_flat = qi.reshape(-1)
+        k = qi.shape[1]
+        acc = 0.0
+        for j in range(n):
+            u = us[j]
+            i = its[j]
+            if j + 2 < n:
+                nxt = np.int64(its[j + 2]) * k
+                for off in range(0, k, 8):
+                    K._prefetch(q_flat, nxt + off)
+            i2 = its[j + 1] if j + 1 < n else i
+            g = lr * (rs[j] - mu)
+            a, b = K._sgd_rows(pu, u, qi, i, i2, c_p, g, c_q, g)
+            acc += a + b
+        return acc
+
+    return no_chain
+
+
+def exact_floor_rows(reps: int, surprise_seconds: float) -> list[dict]:
+    """Goal 5 (exact float64 >= 15x Surprise on ml-100k): the exact fit's set-up and epochs, the
+    time per rating-epoch the target leaves, and what the same vector work costs without the
+    dependency between ratings (a floor for any kernel doing Surprise's update this way)."""
+    from .. import fast_kernels as K
+    from ..fast import FastSVD, _line_rows, warm_up
+
+    warm_up()
+    ratings, label = _ml100k()
+    n = ratings.n_ratings
+    epochs = 20
+    fits = []
+    for _ in range(reps):
+        algo = FastSVD(random_state=0, mode="exact")
+        t = time.perf_counter()
+        algo.fit_ratings(ratings)
+        fits.append((time.perf_counter() - t, dict(algo.fit_seconds_)))
+    total, secs = min(fits, key=lambda f: f[0])
+    setup = total - secs["epochs"]
+    kernel_ns = secs["epochs"] / (epochs * n) * 1e9
+    budget = surprise_seconds / 15
+    need_ns = (budget - setup) / (epochs * n) * 1e9
+
+    no_chain = _probes()
+    order = np.argsort(ratings.users, kind="stable")
+    us = np.ascontiguousarray(ratings.users[order], dtype=np.int32)
+    its = np.ascontiguousarray(ratings.items[order], dtype=np.int32)
+    rs = np.ascontiguousarray(ratings.ratings[order], dtype=np.float64)
+    rng = np.random.default_rng(0)
+    pu = _line_rows(rng.normal(0, .1, (ratings.n_users, 100)), np.float64)
+    qi = _line_rows(rng.normal(0, .1, (ratings.n_items, 100)), np.float64)
+    mu = float(rs.mean())
+    # c = 1 and lr = 0: the same instructions, but the rows never change (no overflow and no
+    # subnormals from 2M updates of one row pair, which slowed runs 100-fold)
+    c, lr = 1.0, 0.0
+    same_u = np.zeros_like(us)
+    same_i = np.zeros_like(its)
+    cases = {"no chain": (us, its), "no chain, one row pair (all in L1)": (same_u, same_i)}
+    probe_ns = {}
+    for name, (a, b) in cases.items():
+        no_chain(a, b, rs, pu, qi, mu, c, c, lr)  # compile
+        ts = []
+        for _ in range(reps):
+            t = time.perf_counter()
+            for _ in range(epochs):
+                no_chain(a, b, rs, pu, qi, mu, c, c, lr)
+            ts.append(time.perf_counter() - t)
+        probe_ns[name] = (min(ts) / (epochs * n) * 1e9, ts)
+    size = f"{label}, {n:,} ratings x {epochs} epochs"
+    rows = [{"benchmark": "fast: exact float64 fit, per rating-epoch (goal 5's budget)",
+             "size": size, "seconds": total,
+             "note": f"best of {reps}: set-up {setup * 1e3:.1f} ms + epochs "
+                     f"{secs['epochs'] * 1e3:.1f} ms = {kernel_ns:.1f} ns a rating-epoch; "
+                     f"15x Surprise ({surprise_seconds:.3f} s) leaves {budget * 1e3:.1f} ms: "
+                     f"{need_ns:.1f} ns a rating-epoch with this set-up, "
+                     f"{budget / (epochs * n) * 1e9:.1f} ns with none"}]
+    for name, (ns, ts) in probe_ns.items():
+        best_ratio = surprise_seconds / (setup + ns * epochs * n * 1e-9)
+        rows.append({"benchmark": f"probe: the exact kernel's vector work, {name}",
+                     "size": size, "seconds": min(ts),
+                     "ratio": f"{best_ratio:.1f}x",
+                     "note": f"{_spread(ts)}; {ns:.1f} ns a rating-epoch (the kernel: "
+                             f"{kernel_ns:.1f}); ratio = Surprise / (this set-up + these "
+                             f"epochs): the most such a kernel could reach"})
     return rows
 
 
@@ -374,6 +477,7 @@ def netflix_full_rows() -> list[dict]:
 def run(quick: bool = False) -> list[dict]:
     reps = 1 if quick else 5
     rows = ml100k_rows(reps)
+    rows += exact_floor_rows(reps, rows[0]["seconds"])
     rows += busy_core_rows(1 if quick else 3)
     rows += cold_rows(1 if quick else 3, 1)
     if not quick:
