@@ -81,6 +81,10 @@ MODES = ("auto", "exact", "bitwise", "parallel")
 _PARALLEL_LOCK = threading.Lock()
 
 
+#: guards the layouts kept on trainsets (``_FastMF._blocks``)
+_LAYOUTS_LOCK = threading.Lock()
+
+
 def _locked(kernel, *args):
     with _PARALLEL_LOCK:
         return kernel(*args)
@@ -407,6 +411,8 @@ class _FastMF(AlgoBase):
         self._check_params()
         AlgoBase.fit(self, trainset)
         us, its, rs = trainset_arrays(trainset)
+        self._layout_home = trainset  # parallel mode's layout is kept there (see _blocks)
+        self.layout_reused_ = None
         user_counts = np.bincount(us, minlength=trainset.n_users)
         item_counts = np.bincount(its, minlength=trainset.n_items)
         self._user_known = user_counts > 0
@@ -462,6 +468,8 @@ class _FastMF(AlgoBase):
         self.trainset = ArrayTrainset(user_counts, item_counts, float(global_mean),
                                       tuple(rating_scale), user_ids, item_ids)
         self.bu = self.bi = None
+        self._layout_home = None  # arrays: no object to key a kept layout on
+        self.layout_reused_ = None
         self._user_known = user_counts > 0
         self._item_known = item_counts > 0
         self._train(us, its, rs, user_counts, item_counts, float(global_mean), epoch_callback)
@@ -521,9 +529,42 @@ class _FastMF(AlgoBase):
             return "parallel" if n_ratings > PARALLEL_THRESHOLD else "exact"
         return self.mode
 
+    #: parallel-mode layouts kept on one Surprise trainset (B and rating type differ)
+    KEPT_LAYOUTS = 2
+
     def _blocks(self, us, its, rs, user_counts, item_counts):
-        """Reorder ratings by block (user group, item group), user-sorted inside each block."""
+        """Reorder ratings by block (user group, item group), user-sorted inside each block.
+
+        Fits on one Surprise ``Trainset`` (``fit``: GridSearchCV's cells on one fold, repeated
+        fits in the app) reuse the layout: it depends only on the ratings, B and the rating type,
+        and a trainset's ratings never change, so it is kept on the trainset object (up to
+        ``KEPT_LAYOUTS``, the most recent; 12-16 bytes a rating each). ``fit_arrays`` has no such
+        object (an array's address is no key to its content), so it lays out every fit. Folds
+        are different trainsets: nothing is shared between them."""
         nb = self.n_blocks_ or max(2, int(numba.get_num_threads()))
+        home = getattr(self, "_layout_home", None)
+        key = (nb, rs.dtype.str, len(rs))
+        with _LAYOUTS_LOCK:  # sessions may fit on one cached trainset at once
+            kept = getattr(home, "_recsys_fast_layouts", None) if home is not None else None
+            out = None if kept is None else kept.get(key)
+        if out is not None:  # read-only for the kernels: safe to share between fits
+            self.layout_reused_ = True
+            return (*out, nb)
+        self.layout_reused_ = False
+        out = self._lay_out(us, its, rs, user_counts, item_counts, nb)
+        if home is not None:
+            with _LAYOUTS_LOCK:
+                kept = getattr(home, "_recsys_fast_layouts", None) or {}
+                kept[key] = out
+                while len(kept) > self.KEPT_LAYOUTS:  # the oldest first
+                    kept.pop(next(iter(kept)))
+                try:
+                    home._recsys_fast_layouts = kept
+                except AttributeError:  # pragma: no cover - slots
+                    pass
+        return (*out, nb)
+
+    def _lay_out(self, us, its, rs, user_counts, item_counts, nb):
         m = _fine_groups(len(us), nb)
         uf = _groups(user_counts, nb * m)  # block user group: uf // m
         ig = _groups(item_counts, nb)
@@ -532,12 +573,11 @@ class _FastMF(AlgoBase):
         # it) or another fit has them; the layout is the same either way
         args = (us, its, rs, uf, ig, nb, m)
         if len(us) >= SERIAL_LAYOUT_BELOW:
-            bus, bits, brs, starts = _parallel_or_serial(K.block_layout, K.block_layout_serial,
-                                                         args, args)
-        else:
-            bus, bits, brs, starts = K.block_layout_serial(*args)
-        return bus, bits, brs, starts, nb
+            return _parallel_or_serial(K.block_layout, K.block_layout_serial, args, args)
+        return K.block_layout_serial(*args)
 
+    #: parallel mode: whether the last fit reused a layout kept on its trainset; None otherwise
+    layout_reused_ = None
     #: FastSVD: seconds of the last fit by stage: prepare (checks, sort, counts), init (initial
     #: factors), layout (parallel mode's blocks), epochs (with the callbacks)
     fit_seconds_ = None

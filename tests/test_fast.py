@@ -825,3 +825,39 @@ def test_parallel_mode_sums_ratings_in_one_pass_and_still_rejects_non_finite(mon
     with np.errstate(over="ignore"):
         algo.fit_arrays(us[:2000], its[:2000], huge, rating_scale=(0.0, 1e308))
     assert np.isinf(algo.trainset.global_mean)
+
+
+def test_parallel_layout_is_reused_across_fits_on_one_trainset(big):
+    """Goal 3: GridSearchCV's cells (and the app's repeated fits) on one trainset lay the ratings
+    out once; the model is the same bits as with a fresh layout. Keyed by B and rating type (up to
+    KEPT_LAYOUTS, the oldest dropped); fit_arrays lays out every time; folds are other objects."""
+    ratings, trainset = big
+    fresh = ratings.to_surprise().build_full_trainset()  # same ratings, another object
+
+    def fit(ts, cls=FastSVD, nb=2, **p):
+        algo = cls(n_factors=6, n_epochs=3, random_state=1, mode="parallel", **p)
+        algo.n_blocks_ = nb
+        return algo.fit(ts)
+
+    trainset.__dict__.pop("_recsys_fast_layouts", None)
+    first = fit(trainset, lr_all=.01)
+    assert first.layout_reused_ is False
+    cell = fit(trainset, lr_all=.02, reg_all=.05)  # another grid cell
+    assert cell.layout_reused_ is True
+    alone = fit(fresh, lr_all=.02, reg_all=.05)
+    assert alone.layout_reused_ is False
+    for name in ("pu", "qi", "bu", "bi"):
+        np.testing.assert_array_equal(getattr(cell, name), getattr(alone, name), err_msg=name)
+    nmf = fit(trainset, cls=FastNMF, biased=True)  # same ratings and B: the same layout
+    assert nmf.layout_reused_ is True
+    f32 = fit(trainset, dtype="float32")  # float32 ratings: a layout of their own
+    assert f32.layout_reused_ is False and fit(trainset, dtype="float32").layout_reused_ is True
+    assert len(trainset._recsys_fast_layouts) == 2
+    assert fit(trainset, nb=3).layout_reused_ is False  # a third key drops the oldest (float64)
+    assert set(k[:2] for k in trainset._recsys_fast_layouts) == {(2, "<f4"), (3, "<f8")}
+    assert fit(trainset).layout_reused_ is False
+    exact = FastSVD(n_factors=6, n_epochs=1, mode="exact").fit(trainset)
+    assert exact.layout_reused_ is None
+    for _ in range(2):
+        algo = FastSVD(n_factors=6, n_epochs=1, mode="parallel").fit_ratings(ratings)
+        assert algo.layout_reused_ is False
