@@ -411,7 +411,6 @@ class _FastMF(AlgoBase):
         self._check_params()
         AlgoBase.fit(self, trainset)
         us, its, rs = trainset_arrays(trainset)
-        self._layout_home = trainset  # parallel mode's layout is kept there (see _blocks)
         self.layout_reused_ = None
         user_counts = np.bincount(us, minlength=trainset.n_users)
         item_counts = np.bincount(its, minlength=trainset.n_items)
@@ -468,7 +467,6 @@ class _FastMF(AlgoBase):
         self.trainset = ArrayTrainset(user_counts, item_counts, float(global_mean),
                                       tuple(rating_scale), user_ids, item_ids)
         self.bu = self.bi = None
-        self._layout_home = None  # arrays: no object to key a kept layout on
         self.layout_reused_ = None
         self._user_known = user_counts > 0
         self._item_known = item_counts > 0
@@ -542,7 +540,8 @@ class _FastMF(AlgoBase):
         object (an array's address is no key to its content), so it lays out every fit. Folds
         are different trainsets: nothing is shared between them."""
         nb = self.n_blocks_ or max(2, int(numba.get_num_threads()))
-        home = getattr(self, "_layout_home", None)
+        # the Surprise trainset being fitted; an ArrayTrainset is made afresh by every fit_arrays
+        home = None if isinstance(self.trainset, ArrayTrainset) else self.trainset
         key = (nb, rs.dtype.str, len(rs))
         with _LAYOUTS_LOCK:  # sessions may fit on one cached trainset at once
             kept = getattr(home, "_recsys_fast_layouts", None) if home is not None else None

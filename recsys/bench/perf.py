@@ -155,7 +155,6 @@ def exact_floor_rows(reps: int, surprise_seconds: float) -> list[dict]:
     """Goal 5 (exact float64 >= 15x Surprise on ml-100k): the exact fit's set-up and epochs, the
     time per rating-epoch the target leaves, and what the same vector work costs without the
     dependency between ratings (a floor for any kernel doing Surprise's update this way)."""
-    from .. import fast_kernels as K
     from ..fast import FastSVD, _line_rows, warm_up
 
     warm_up()
